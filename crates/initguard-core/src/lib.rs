@@ -1,0 +1,24 @@
+//! The admission model of initguard.
+//!
+//! One AdmissionReview flows through here the same way in the webhook, in `initguard check` and
+//! in policy tests: a [`request::Request`] with its typed [`workload::Workload`] view, matched
+//! and evaluated by the [`pipeline::Pipeline`] of [`policy::Policy`]s, and answered with a
+//! [`response::ReviewResponse`]. This crate does no I/O, so it also builds for `wasm32-wasip2`,
+//! where the policy SDK reuses its views.
+
+pub mod matching;
+pub mod path;
+pub mod pipeline;
+pub mod policy;
+pub mod request;
+pub mod response;
+pub mod workload;
+
+pub use k8s_openapi;
+pub use matching::MatchRules;
+pub use path::FieldPath;
+pub use pipeline::{Decision, Denial, Phase, Pipeline, PolicyEntry, PolicyReport};
+pub use policy::{FailurePolicy, Mode, Outcome, Policy, PolicyError, Violation};
+pub use request::{Request, Review, ReviewError, ReviewVersion};
+pub use response::ReviewResponse;
+pub use workload::{ContainerKind, ContainerRef, Workload, WorkloadKind};

@@ -1,0 +1,310 @@
+//! The pipeline: match, mutate in order, validate the final object, decide.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::matching::MatchRules;
+use crate::policy::{FailurePolicy, Mode, Outcome, Policy, PolicyError, Violation};
+use crate::request::Request;
+
+/// A policy with the settings that say when it runs and what its findings do.
+#[derive(Debug, Clone)]
+pub struct PolicyEntry {
+    /// The name in config, unique in the pipeline; names the policy in messages and metrics.
+    pub name: String,
+    pub mode: Mode,
+    pub failure_policy: FailurePolicy,
+    pub rules: MatchRules,
+    pub policy: Arc<dyn Policy>,
+}
+
+/// Which policies a call runs: the two webhooks of the apiserver, or both in order (`check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    Mutate,
+    Validate,
+    All,
+}
+
+impl Phase {
+    fn runs(self, mutating: bool) -> bool {
+        match self {
+            Self::Mutate => mutating,
+            Self::Validate => !mutating,
+            Self::All => true,
+        }
+    }
+}
+
+/// An ordered set of policies.
+#[derive(Debug, Clone, Default)]
+pub struct Pipeline {
+    entries: Vec<PolicyEntry>,
+}
+
+/// What one policy did with one request.
+#[derive(Debug, Clone)]
+pub struct PolicyReport {
+    pub name: String,
+    pub mode: Mode,
+    pub failure_policy: FailurePolicy,
+    pub mutating: bool,
+    pub duration: Duration,
+    pub result: Result<Outcome, PolicyError>,
+}
+
+/// Why a request is denied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// 403 for violations, 500 for a failed policy whose failurePolicy is Fail.
+    pub code: u16,
+    pub message: String,
+}
+
+/// The verdict on one request.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub denial: Option<Denial>,
+    pub warnings: Vec<String>,
+    /// RFC 6902 diff between the object received and the final object; empty when unchanged.
+    pub patch: json_patch::Patch,
+    /// The final object, when a policy changed it.
+    pub mutated: Option<Value>,
+    /// Every policy that matched, in the order it ran.
+    pub reports: Vec<PolicyReport>,
+}
+
+impl Decision {
+    pub fn allowed(&self) -> bool {
+        self.denial.is_none()
+    }
+}
+
+impl Pipeline {
+    pub fn new(entries: Vec<PolicyEntry>) -> Self {
+        Self { entries }
+    }
+
+    pub fn entries(&self) -> &[PolicyEntry] {
+        &self.entries
+    }
+
+    /// Runs the phase's policies on `request` and decides.
+    pub fn evaluate(&self, request: &Request, phase: Phase) -> Decision {
+        let mut reports = Vec::new();
+        let mut mutated: Option<Request> = None;
+
+        let mutating = self.entries.iter().filter(|e| e.policy.mutating());
+        let validating = self.entries.iter().filter(|e| !e.policy.mutating());
+        for entry in mutating.chain(validating) {
+            if !phase.runs(entry.policy.mutating()) {
+                continue;
+            }
+            let current = mutated.as_ref().unwrap_or(request);
+            if !entry.rules.matches(current) {
+                continue;
+            }
+            let started = Instant::now();
+            let mut result = entry.policy.evaluate(current);
+            if let Ok(outcome) = &mut result
+                && entry.mode != Mode::Audit
+                && let Some(patch) = outcome.patch.as_ref().filter(|p| !p.0.is_empty())
+            {
+                match apply(current, patch) {
+                    Ok(object) => mutated = Some(current.with_object(object)),
+                    Err(error) => result = Err(error),
+                }
+            }
+            reports.push(PolicyReport {
+                name: entry.name.clone(),
+                mode: entry.mode,
+                failure_policy: entry.failure_policy,
+                mutating: entry.policy.mutating(),
+                duration: started.elapsed(),
+                result,
+            });
+        }
+
+        let (patch, mutated) = match (&request.object, mutated.and_then(|r| r.object)) {
+            (Some(original), Some(last)) => {
+                let patch = json_patch::diff(original, &last);
+                let changed = !patch.0.is_empty();
+                (patch, changed.then_some(last))
+            }
+            _ => (json_patch::Patch(Vec::new()), None),
+        };
+        let (denial, warnings) = decide(&reports);
+        Decision { denial, warnings, patch, mutated, reports }
+    }
+}
+
+fn apply(request: &Request, patch: &json_patch::Patch) -> Result<Value, PolicyError> {
+    let mut object = request.object.clone().unwrap_or(Value::Null);
+    json_patch::patch(&mut object, &patch.0).map_err(|e| PolicyError::InvalidPatch(e.to_string()))?;
+    Ok(object)
+}
+
+/// Turns the reports into a denial and warnings, as DESIGN.md sets out: enforce violations
+/// deny (403), warn violations warn, audit only reports; a failed policy denies (500) under
+/// `Fail` and warns under `Ignore`.
+fn decide(reports: &[PolicyReport]) -> (Option<Denial>, Vec<String>) {
+    let mut denied = Vec::new();
+    let mut failed = Vec::new();
+    let mut warnings = Vec::new();
+    for report in reports {
+        match &report.result {
+            Ok(outcome) => {
+                warnings.extend(outcome.warnings.iter().map(|w| format!("{}: {w}", report.name)));
+                let found = outcome.violations.iter().map(|v| describe(&report.name, v));
+                match report.mode {
+                    Mode::Enforce => denied.extend(found),
+                    Mode::Warn => warnings.extend(found),
+                    Mode::Audit => {}
+                }
+            }
+            Err(error) => {
+                let message = format!("policy {} failed: {error}", report.name);
+                match report.failure_policy {
+                    FailurePolicy::Fail => failed.push(message),
+                    FailurePolicy::Ignore => warnings.push(format!("{message} (ignored)")),
+                }
+            }
+        }
+    }
+    let denial = if !failed.is_empty() {
+        failed.extend(denied);
+        Some(Denial { code: 500, message: failed.join("; ") })
+    } else if !denied.is_empty() {
+        Some(Denial { code: 403, message: denied.join("; ") })
+    } else {
+        None
+    };
+    (denial, warnings)
+}
+
+/// `[policy/RULE] path: message`, the form used in denials and warnings.
+pub fn describe(policy: &str, violation: &Violation) -> String {
+    if violation.rule.is_empty() {
+        format!("[{policy}] {violation}")
+    } else {
+        format!("[{policy}/{}] {violation}", violation.rule)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::path::FieldPath;
+    use crate::workload::Workload;
+    use serde_json::json;
+
+    /// Denies pods whose first init container has no image.
+    #[derive(Debug)]
+    struct NeedsImage;
+
+    impl Policy for NeedsImage {
+        fn evaluate(&self, request: &Request) -> Result<Outcome, PolicyError> {
+            let workload = request.workload().map_err(|e| PolicyError::InvalidObject(e.to_string()))?;
+            let mut outcome = Outcome::default();
+            for (index, container) in workload.map(Workload::init_containers).unwrap_or_default().iter().enumerate() {
+                if container.image.is_none() {
+                    let path = FieldPath::from_fields(&["spec", "initContainers"]).index(index).field("image");
+                    outcome.violations.push(Violation::at("T-1", &path, "Required value"));
+                }
+            }
+            Ok(outcome)
+        }
+    }
+
+    /// Sets the first init container's image.
+    #[derive(Debug)]
+    struct SetsImage;
+
+    impl Policy for SetsImage {
+        fn mutating(&self) -> bool {
+            true
+        }
+        fn evaluate(&self, _: &Request) -> Result<Outcome, PolicyError> {
+            let patch = serde_json::from_value(json!([{"op": "add", "path": "/spec/initContainers/0/image", "value": "busybox:1.36"}])).unwrap();
+            Ok(Outcome { patch: Some(patch), ..Outcome::default() })
+        }
+    }
+
+    #[derive(Debug)]
+    struct Broken;
+
+    impl Policy for Broken {
+        fn evaluate(&self, _: &Request) -> Result<Outcome, PolicyError> {
+            Err(PolicyError::Trap("unreachable executed".into()))
+        }
+    }
+
+    fn entry(name: &str, mode: Mode, failure_policy: FailurePolicy, policy: Arc<dyn Policy>) -> PolicyEntry {
+        PolicyEntry { name: name.into(), mode, failure_policy, rules: MatchRules::default(), policy }
+    }
+
+    fn pod_without_image() -> Request {
+        Request::create(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"initContainers": [{"name": "init"}], "containers": [{"name": "app", "image": "app:1"}]}}))
+    }
+
+    #[test]
+    fn enforce_denies_with_every_path_warn_warns_audit_reports() {
+        let request = pod_without_image();
+        let enforce = Pipeline::new(vec![entry("needs-image", Mode::Enforce, FailurePolicy::Fail, Arc::new(NeedsImage))]);
+        let decision = enforce.evaluate(&request, Phase::All);
+        assert_eq!(
+            decision.denial,
+            Some(Denial { code: 403, message: "[needs-image/T-1] spec.initContainers[0].image: Required value".into() })
+        );
+
+        let warn = Pipeline::new(vec![entry("needs-image", Mode::Warn, FailurePolicy::Fail, Arc::new(NeedsImage))]);
+        let decision = warn.evaluate(&request, Phase::All);
+        assert!(decision.allowed());
+        assert_eq!(decision.warnings, ["[needs-image/T-1] spec.initContainers[0].image: Required value"]);
+
+        let audit = Pipeline::new(vec![entry("needs-image", Mode::Audit, FailurePolicy::Fail, Arc::new(NeedsImage))]);
+        let decision = audit.evaluate(&request, Phase::All);
+        assert!(decision.allowed() && decision.warnings.is_empty());
+        assert_eq!(decision.reports[0].result.as_ref().unwrap().violations.len(), 1);
+    }
+
+    #[test]
+    fn validators_see_the_mutated_object_and_the_patch_is_the_diff() {
+        let pipeline = Pipeline::new(vec![
+            entry("needs-image", Mode::Enforce, FailurePolicy::Fail, Arc::new(NeedsImage)),
+            entry("sets-image", Mode::Enforce, FailurePolicy::Fail, Arc::new(SetsImage)),
+        ]);
+        let request = pod_without_image();
+        let decision = pipeline.evaluate(&request, Phase::All);
+        assert!(decision.allowed(), "{:?}", decision.denial);
+        assert_eq!(decision.reports[0].name, "sets-image", "mutating policies run first");
+        assert_eq!(
+            serde_json::to_value(&decision.patch).unwrap(),
+            json!([{"op": "add", "path": "/spec/initContainers/0/image", "value": "busybox:1.36"}])
+        );
+        let mut patched = request.object.clone().unwrap();
+        json_patch::patch(&mut patched, &decision.patch.0).unwrap();
+        assert_eq!(Some(patched), decision.mutated);
+
+        let validate_only = pipeline.evaluate(&request, Phase::Validate);
+        assert!(!validate_only.allowed());
+        assert!(validate_only.patch.0.is_empty());
+    }
+
+    #[test]
+    fn failure_policy_decides_errors() {
+        let request = pod_without_image();
+        let fail = Pipeline::new(vec![entry("broken", Mode::Enforce, FailurePolicy::Fail, Arc::new(Broken))]);
+        let denial = fail.evaluate(&request, Phase::All).denial.unwrap();
+        assert_eq!(denial.code, 500);
+        assert_eq!(denial.message, "policy broken failed: the policy trapped: unreachable executed");
+
+        let ignore = Pipeline::new(vec![entry("broken", Mode::Enforce, FailurePolicy::Ignore, Arc::new(Broken))]);
+        let decision = ignore.evaluate(&request, Phase::All);
+        assert!(decision.allowed());
+        assert_eq!(decision.warnings, ["policy broken failed: the policy trapped: unreachable executed (ignored)"]);
+    }
+}

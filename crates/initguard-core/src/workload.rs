@@ -1,0 +1,269 @@
+//! The pod-spec view: one typed [`PodSpec`] for every kind of object that carries one, with the
+//! apiserver path prefix under which its fields live.
+
+use k8s_openapi::api::core::v1::{
+    Container, EphemeralContainer, PodSpec, SecurityContext,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::path::FieldPath;
+
+/// The kinds that carry a pod spec, and where they keep it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkloadKind {
+    Pod,
+    PodTemplate,
+    Deployment,
+    ReplicaSet,
+    StatefulSet,
+    DaemonSet,
+    Job,
+    CronJob,
+    ReplicationController,
+}
+
+impl WorkloadKind {
+    pub const ALL: [Self; 9] = [
+        Self::Pod,
+        Self::PodTemplate,
+        Self::Deployment,
+        Self::ReplicaSet,
+        Self::StatefulSet,
+        Self::DaemonSet,
+        Self::Job,
+        Self::CronJob,
+        Self::ReplicationController,
+    ];
+
+    /// The kind for an object's `kind` field, if it carries a pod spec.
+    pub fn from_kind(kind: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|candidate| candidate.as_str() == kind)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pod => "Pod",
+            Self::PodTemplate => "PodTemplate",
+            Self::Deployment => "Deployment",
+            Self::ReplicaSet => "ReplicaSet",
+            Self::StatefulSet => "StatefulSet",
+            Self::DaemonSet => "DaemonSet",
+            Self::Job => "Job",
+            Self::CronJob => "CronJob",
+            Self::ReplicationController => "ReplicationController",
+        }
+    }
+
+    /// Where the pod template lives; empty for a Pod, which is its own template.
+    fn template_fields(self) -> &'static [&'static str] {
+        match self {
+            Self::Pod => &[],
+            Self::PodTemplate => &["template"],
+            Self::CronJob => &["spec", "jobTemplate", "spec", "template"],
+            Self::Deployment
+            | Self::ReplicaSet
+            | Self::StatefulSet
+            | Self::DaemonSet
+            | Self::Job
+            | Self::ReplicationController => &["spec", "template"],
+        }
+    }
+
+    /// The path of the pod template's `metadata` (the object's own for a Pod).
+    pub fn metadata_path(self) -> FieldPath {
+        FieldPath::from_fields(self.template_fields()).field("metadata")
+    }
+
+    /// The path of the pod spec: `spec`, `spec.template.spec`, `spec.jobTemplate.spec.template.spec`.
+    pub fn spec_path(self) -> FieldPath {
+        FieldPath::from_fields(self.template_fields()).field("spec")
+    }
+
+    fn template(self, object: &Value) -> Option<&Value> {
+        self.template_fields().iter().try_fold(object, |value, field| value.get(field))
+    }
+}
+
+/// An object's pod template, typed, with the paths of its parts.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub kind: WorkloadKind,
+    /// The pod template's metadata (labels and annotations of the pods to be created).
+    pub metadata: ObjectMeta,
+    pub spec: PodSpec,
+    spec_path: FieldPath,
+}
+
+/// An object whose pod template does not have the shape of a Kubernetes pod spec.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct WorkloadError {
+    pub path: FieldPath,
+    pub message: String,
+}
+
+impl Workload {
+    /// Reads the pod template of `object`; `Ok(None)` when `kind` carries no pod spec or the
+    /// object has no template yet.
+    pub fn from_object(kind: &str, object: &Value) -> Result<Option<Self>, WorkloadError> {
+        let Some(kind) = WorkloadKind::from_kind(kind) else { return Ok(None) };
+        let Some(template) = kind.template(object) else { return Ok(None) };
+        let metadata = match template.get("metadata") {
+            Some(metadata) => ObjectMeta::deserialize(metadata)
+                .map_err(|e| WorkloadError { path: kind.metadata_path(), message: e.to_string() })?,
+            None => ObjectMeta::default(),
+        };
+        let spec = match template.get("spec") {
+            Some(spec) => PodSpec::deserialize(spec)
+                .map_err(|e| WorkloadError { path: kind.spec_path(), message: e.to_string() })?,
+            None => return Ok(None),
+        };
+        Ok(Some(Self { kind, metadata, spec, spec_path: kind.spec_path() }))
+    }
+
+    pub fn spec_path(&self) -> &FieldPath {
+        &self.spec_path
+    }
+
+    pub fn init_containers(&self) -> &[Container] {
+        self.spec.init_containers.as_deref().unwrap_or_default()
+    }
+
+    pub fn app_containers(&self) -> &[Container] {
+        &self.spec.containers
+    }
+
+    pub fn ephemeral_containers(&self) -> &[EphemeralContainer] {
+        self.spec.ephemeral_containers.as_deref().unwrap_or_default()
+    }
+
+    /// Every container of the pod, init containers first, then app, then ephemeral: the order
+    /// in which the apiserver validates them and the kubelet starts them.
+    pub fn containers(&self) -> impl Iterator<Item = ContainerRef<'_>> {
+        let init = self.init_containers().iter().enumerate().map(|(index, c)| ContainerRef {
+            kind: ContainerKind::Init,
+            index,
+            name: &c.name,
+            image: c.image.as_deref(),
+            security_context: c.security_context.as_ref(),
+            container: Some(c),
+        });
+        let app = self.app_containers().iter().enumerate().map(|(index, c)| ContainerRef {
+            kind: ContainerKind::App,
+            index,
+            name: &c.name,
+            image: c.image.as_deref(),
+            security_context: c.security_context.as_ref(),
+            container: Some(c),
+        });
+        let ephemeral = self.ephemeral_containers().iter().enumerate().map(|(index, c)| {
+            ContainerRef {
+                kind: ContainerKind::Ephemeral,
+                index,
+                name: &c.name,
+                image: c.image.as_deref(),
+                security_context: c.security_context.as_ref(),
+                container: None,
+            }
+        });
+        init.chain(app).chain(ephemeral)
+    }
+
+    /// The path of a container: `spec.initContainers[2]`.
+    pub fn container_path(&self, kind: ContainerKind, index: usize) -> FieldPath {
+        self.spec_path.field(kind.field_name()).index(index)
+    }
+
+    /// The path of one of the pod template's annotations.
+    pub fn annotation_path(&self, key: &str) -> FieldPath {
+        self.kind.metadata_path().field("annotations").key(key)
+    }
+}
+
+/// The three lists of containers a pod spec holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContainerKind {
+    Init,
+    App,
+    Ephemeral,
+}
+
+impl ContainerKind {
+    /// The pod spec field holding containers of this kind.
+    pub fn field_name(self) -> &'static str {
+        match self {
+            Self::Init => "initContainers",
+            Self::App => "containers",
+            Self::Ephemeral => "ephemeralContainers",
+        }
+    }
+}
+
+/// The fields every kind of container shares, for rules that look at all of them.
+#[derive(Debug, Clone, Copy)]
+pub struct ContainerRef<'a> {
+    pub kind: ContainerKind,
+    pub index: usize,
+    pub name: &'a str,
+    pub image: Option<&'a str>,
+    pub security_context: Option<&'a SecurityContext>,
+    /// The full container for init and app containers; ephemeral containers have their own type.
+    pub container: Option<&'a Container>,
+}
+
+/// Whether an init container is a sidecar: it keeps running beside the app containers.
+pub fn is_sidecar(container: &Container) -> bool {
+    container.restart_policy.as_deref() == Some("Always")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_every_workload_kind_with_its_prefix() {
+        let pod_spec = json!({"initContainers": [{"name": "init", "image": "busybox:1.36"}], "containers": [{"name": "app"}]});
+        let template = json!({"metadata": {"labels": {"a": "b"}}, "spec": pod_spec});
+        let cases = [
+            ("Pod", json!({"metadata": {"labels": {"a": "b"}}, "spec": pod_spec}), "spec"),
+            ("PodTemplate", json!({"template": template}), "template.spec"),
+            ("Deployment", json!({"spec": {"template": template}}), "spec.template.spec"),
+            ("ReplicaSet", json!({"spec": {"template": template}}), "spec.template.spec"),
+            ("StatefulSet", json!({"spec": {"template": template}}), "spec.template.spec"),
+            ("DaemonSet", json!({"spec": {"template": template}}), "spec.template.spec"),
+            ("Job", json!({"spec": {"template": template}}), "spec.template.spec"),
+            ("ReplicationController", json!({"spec": {"template": template}}), "spec.template.spec"),
+            (
+                "CronJob",
+                json!({"spec": {"jobTemplate": {"spec": {"template": template}}}}),
+                "spec.jobTemplate.spec.template.spec",
+            ),
+        ];
+        for (kind, object, prefix) in cases {
+            let workload = Workload::from_object(kind, &object).unwrap().unwrap();
+            assert_eq!(workload.spec_path().to_string(), prefix, "{kind}");
+            assert_eq!(workload.init_containers()[0].name, "init", "{kind}");
+            assert_eq!(workload.metadata.labels.as_ref().unwrap()["a"], "b", "{kind}");
+            assert_eq!(
+                workload.container_path(ContainerKind::Init, 1).field("image").to_string(),
+                format!("{prefix}.initContainers[1].image")
+            );
+        }
+    }
+
+    #[test]
+    fn other_kinds_have_no_workload() {
+        assert!(Workload::from_object("ConfigMap", &json!({"data": {}})).unwrap().is_none());
+        assert!(Workload::from_object("Deployment", &json!({"spec": {}})).unwrap().is_none());
+    }
+
+    #[test]
+    fn malformed_spec_names_its_path() {
+        let error = Workload::from_object("Deployment", &json!({"spec": {"template": {"spec": {"containers": 3}}}}))
+            .unwrap_err();
+        assert!(error.to_string().starts_with("spec.template.spec: invalid type"), "{error}");
+    }
+}
