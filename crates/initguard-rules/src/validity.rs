@@ -1,0 +1,332 @@
+//! `init-container-validity`: what kube-apiserver rejects in init containers, with its own
+//! field paths and messages, so CI catches it before a deploy does.
+
+use std::collections::HashSet;
+
+use initguard_core::k8s_openapi::api::core::v1::{Container, Lifecycle, LifecycleHandler, Probe};
+use initguard_core::{ContainerKind, FieldPath, Outcome, Policy, PolicyError, Request, Violation, Workload};
+
+use crate::quantity::{Quantity, ResourceList};
+use crate::settings::NoSettings;
+use crate::text::{is_dns1123_label, port_name_errors};
+
+pub const NAME: &str = "init-container-validity";
+
+pub const NAME_FORMAT: &str = "IG-V001";
+pub const NAME_UNIQUE: &str = "IG-V002";
+pub const IMAGE_REQUIRED: &str = "IG-V003";
+pub const PROBES_AND_LIFECYCLE: &str = "IG-V004";
+pub const RESTART_POLICY: &str = "IG-V005";
+pub const PORTS: &str = "IG-V006";
+pub const RESOURCES: &str = "IG-V007";
+pub const VOLUME_MOUNTS: &str = "IG-V008";
+pub const ENV_NAMES: &str = "IG-V009";
+
+const DNS1123_LABEL_MESSAGE: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+const SIDECAR_ONLY: &str = "Forbidden: may not be set for init containers without restartPolicy=Always";
+
+#[derive(Debug, Default)]
+pub struct InitContainerValidity;
+
+impl InitContainerValidity {
+    pub fn from_settings(settings: &serde_json::Value) -> Result<Self, crate::SettingsError> {
+        crate::settings::parse::<NoSettings>(settings)?;
+        Ok(Self)
+    }
+}
+
+impl Policy for InitContainerValidity {
+    fn evaluate(&self, request: &Request) -> Result<Outcome, PolicyError> {
+        let Some(workload) = request.workload().map_err(|e| PolicyError::InvalidObject(e.to_string()))? else {
+            return Ok(Outcome::default());
+        };
+        let mut found = Vec::new();
+        check_names(workload, &mut found);
+        let volumes: HashSet<&str> =
+            workload.spec.volumes.iter().flatten().map(|v| v.name.as_str()).collect();
+        for (index, container) in workload.init_containers().iter().enumerate() {
+            let path = workload.container_path(ContainerKind::Init, index);
+            check_image(container, &path, &mut found);
+            check_probes_and_lifecycle(container, &path, &mut found);
+            check_restart_policy(container, &path, &mut found);
+            check_ports(container, &path, &mut found);
+            check_resources(container, &path, &mut found);
+            check_volume_mounts(container, &path, &volumes, &mut found);
+            check_env(container, &path, &mut found);
+        }
+        Ok(Outcome { violations: found, ..Outcome::default() })
+    }
+}
+
+/// Names are required, DNS-1123 labels, and unique across app, init and ephemeral containers;
+/// like the apiserver, a duplicate is reported on the later entry in that order.
+fn check_names(workload: &Workload, found: &mut Vec<Violation>) {
+    let mut seen = HashSet::new();
+    let app = workload.app_containers().iter().map(|c| (ContainerKind::App, c.name.as_str()));
+    let init = workload.init_containers().iter().map(|c| (ContainerKind::Init, c.name.as_str()));
+    let ephemeral =
+        workload.ephemeral_containers().iter().map(|c| (ContainerKind::Ephemeral, c.name.as_str()));
+    let mut positions = [0usize; 3];
+    for (kind, name) in app.chain(init).chain(ephemeral) {
+        let slot = kind as usize;
+        let index = positions[slot];
+        positions[slot] += 1;
+        let path = workload.container_path(kind, index).field("name");
+        if name.is_empty() {
+            if kind == ContainerKind::Init {
+                found.push(Violation::at(NAME_FORMAT, &path, "Required value"));
+            }
+            continue;
+        }
+        if !seen.insert(name) {
+            found.push(Violation::at(NAME_UNIQUE, &path, format!("Duplicate value: {name:?}")));
+        } else if kind == ContainerKind::Init {
+            if name.len() > 63 {
+                found.push(Violation::at(
+                    NAME_FORMAT,
+                    &path,
+                    format!("Invalid value: {name:?}: must be no more than 63 characters"),
+                ));
+            }
+            if !is_dns1123_label(name) {
+                found.push(Violation::at(
+                    NAME_FORMAT,
+                    &path,
+                    format!("Invalid value: {name:?}: {DNS1123_LABEL_MESSAGE}"),
+                ));
+            }
+        }
+    }
+}
+
+fn check_image(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
+    let path = path.field("image");
+    match container.image.as_deref() {
+        None | Some("") => found.push(Violation::at(IMAGE_REQUIRED, &path, "Required value")),
+        Some(image) if image.trim() != image => found.push(Violation::at(
+            IMAGE_REQUIRED,
+            &path,
+            format!("Invalid value: {image:?}: must not have leading or trailing whitespace"),
+        )),
+        Some(_) => {}
+    }
+}
+
+fn check_probes_and_lifecycle(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
+    let sidecar = initguard_core::workload::is_sidecar(container);
+    let probes = [
+        ("livenessProbe", container.liveness_probe.as_ref(), true),
+        ("readinessProbe", container.readiness_probe.as_ref(), false),
+        ("startupProbe", container.startup_probe.as_ref(), true),
+    ];
+    for (field, probe, success_must_be_one) in probes {
+        let Some(probe) = probe else { continue };
+        let probe_path = path.field(field);
+        if sidecar {
+            check_probe(probe, &probe_path, success_must_be_one, found);
+        } else {
+            found.push(Violation::at(PROBES_AND_LIFECYCLE, &probe_path, SIDECAR_ONLY));
+        }
+    }
+    if let Some(lifecycle) = &container.lifecycle {
+        if sidecar {
+            check_lifecycle(lifecycle, &path.field("lifecycle"), found);
+        } else {
+            found.push(Violation::at(PROBES_AND_LIFECYCLE, &path.field("lifecycle"), SIDECAR_ONLY));
+        }
+    }
+}
+
+fn check_probe(probe: &Probe, path: &FieldPath, success_must_be_one: bool, found: &mut Vec<Violation>) {
+    let handlers = [
+        ("exec", probe.exec.is_some()),
+        ("httpGet", probe.http_get.is_some()),
+        ("tcpSocket", probe.tcp_socket.is_some()),
+        ("grpc", probe.grpc.is_some()),
+    ];
+    check_handlers(&handlers, path, found);
+    let numbers = [
+        ("initialDelaySeconds", probe.initial_delay_seconds),
+        ("timeoutSeconds", probe.timeout_seconds),
+        ("periodSeconds", probe.period_seconds),
+        ("successThreshold", probe.success_threshold),
+        ("failureThreshold", probe.failure_threshold),
+    ];
+    for (field, value) in numbers {
+        if let Some(value) = value.filter(|v| *v < 0) {
+            found.push(Violation::at(
+                PROBES_AND_LIFECYCLE,
+                &path.field(field),
+                format!("Invalid value: {value}: must be greater than or equal to 0"),
+            ));
+        }
+    }
+    if let Some(threshold) = probe.success_threshold.filter(|t| success_must_be_one && *t != 1 && *t >= 0) {
+        found.push(Violation::at(
+            PROBES_AND_LIFECYCLE,
+            &path.field("successThreshold"),
+            format!("Invalid value: {threshold}: must be 1"),
+        ));
+    }
+}
+
+fn check_lifecycle(lifecycle: &Lifecycle, path: &FieldPath, found: &mut Vec<Violation>) {
+    let hooks = [("postStart", lifecycle.post_start.as_ref()), ("preStop", lifecycle.pre_stop.as_ref())];
+    for (field, handler) in hooks {
+        let Some(handler) = handler else { continue };
+        let handlers = handler_kinds(handler);
+        check_handlers(&handlers, &path.field(field), found);
+    }
+}
+
+fn handler_kinds(handler: &LifecycleHandler) -> [(&'static str, bool); 4] {
+    [
+        ("exec", handler.exec.is_some()),
+        ("httpGet", handler.http_get.is_some()),
+        ("tcpSocket", handler.tcp_socket.is_some()),
+        ("sleep", handler.sleep.is_some()),
+    ]
+}
+
+fn check_handlers(handlers: &[(&'static str, bool)], path: &FieldPath, found: &mut Vec<Violation>) {
+    let mut set = handlers.iter().filter(|(_, present)| *present).map(|(name, _)| *name);
+    match (set.next(), set.next()) {
+        (None, _) => found.push(Violation::at(
+            PROBES_AND_LIFECYCLE,
+            path,
+            "Required value: must specify a handler type",
+        )),
+        (Some(_), Some(extra)) => found.push(Violation::at(
+            PROBES_AND_LIFECYCLE,
+            &path.field(extra),
+            "Forbidden: may not specify more than 1 handler type",
+        )),
+        (Some(_), None) => {}
+    }
+}
+
+fn check_restart_policy(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
+    if let Some(policy) = container.restart_policy.as_deref().filter(|p| *p != "Always") {
+        found.push(Violation::at(
+            RESTART_POLICY,
+            &path.field("restartPolicy"),
+            format!("Unsupported value: {policy:?}: supported values: \"Always\""),
+        ));
+    }
+}
+
+fn check_ports(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
+    let mut names = HashSet::new();
+    for (index, port) in container.ports.iter().flatten().enumerate() {
+        let path = path.field("ports").index(index);
+        if let Some(name) = port.name.as_deref().filter(|n| !n.is_empty()) {
+            for message in port_name_errors(name) {
+                found.push(Violation::at(PORTS, &path.field("name"), format!("Invalid value: {name:?}: {message}")));
+            }
+            if !names.insert(name) {
+                found.push(Violation::at(PORTS, &path.field("name"), format!("Duplicate value: {name:?}")));
+            }
+        }
+        if port.container_port == 0 {
+            found.push(Violation::at(PORTS, &path.field("containerPort"), "Required value"));
+        } else if !(1..=65535).contains(&port.container_port) {
+            found.push(Violation::at(
+                PORTS,
+                &path.field("containerPort"),
+                format!("Invalid value: {}: must be between 1 and 65535, inclusive", port.container_port),
+            ));
+        }
+        if let Some(host_port) = port.host_port.filter(|p| *p != 0 && !(1..=65535).contains(p)) {
+            found.push(Violation::at(
+                PORTS,
+                &path.field("hostPort"),
+                format!("Invalid value: {host_port}: must be between 1 and 65535, inclusive"),
+            ));
+        }
+        if let Some(protocol) = port.protocol.as_deref().filter(|p| !["TCP", "UDP", "SCTP"].contains(p)) {
+            found.push(Violation::at(
+                PORTS,
+                &path.field("protocol"),
+                format!("Unsupported value: {protocol:?}: supported values: \"SCTP\", \"TCP\", \"UDP\""),
+            ));
+        }
+    }
+}
+
+fn check_resources(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
+    let Some(resources) = &container.resources else { return };
+    let path = path.field("resources");
+    let requests = parse_quantities(&path.field("requests"), resources.requests.as_ref(), found);
+    let limits = parse_quantities(&path.field("limits"), resources.limits.as_ref(), found);
+    for (name, text, request) in requests {
+        let exceeded = limits.iter().find(|(limit_name, _, limit)| *limit_name == name && request > *limit);
+        if let Some((_, limit_text, _)) = exceeded {
+            found.push(Violation::at(
+                RESOURCES,
+                &path.field("requests"),
+                format!("Invalid value: {text:?}: must be less than or equal to {name} limit of {limit_text}"),
+            ));
+        }
+    }
+}
+
+/// The valid quantities of a resource list, reporting the others.
+fn parse_quantities<'a>(
+    path: &FieldPath,
+    list: Option<&'a ResourceList>,
+    found: &mut Vec<Violation>,
+) -> Vec<(&'a str, &'a str, Quantity)> {
+    let mut values = Vec::new();
+    for (name, quantity) in list.into_iter().flatten() {
+        let text = quantity.0.as_str();
+        match Quantity::parse(text) {
+            Ok(value) if value.is_negative() => found.push(Violation::at(
+                RESOURCES,
+                &path.key(name),
+                format!("Invalid value: {text:?}: must be greater than or equal to 0"),
+            )),
+            Ok(value) => values.push((name.as_str(), text, value)),
+            Err(error) => found.push(Violation::at(RESOURCES, &path.key(name), format!("Invalid value: {text:?}: {error}"))),
+        }
+    }
+    values
+}
+
+fn check_volume_mounts(container: &Container, path: &FieldPath, volumes: &HashSet<&str>, found: &mut Vec<Violation>) {
+    let mut mount_paths = HashSet::new();
+    for (index, mount) in container.volume_mounts.iter().flatten().enumerate() {
+        let path = path.field("volumeMounts").index(index);
+        if mount.name.is_empty() {
+            found.push(Violation::at(VOLUME_MOUNTS, &path.field("name"), "Required value"));
+        } else if !volumes.contains(mount.name.as_str()) {
+            found.push(Violation::at(VOLUME_MOUNTS, &path.field("name"), format!("Not found: {:?}", mount.name)));
+        }
+        if mount.mount_path.is_empty() {
+            found.push(Violation::at(VOLUME_MOUNTS, &path.field("mountPath"), "Required value"));
+        } else if !mount_paths.insert(mount.mount_path.as_str()) {
+            found.push(Violation::at(
+                VOLUME_MOUNTS,
+                &path.field("mountPath"),
+                format!("Invalid value: {:?}: must be unique", mount.mount_path),
+            ));
+        }
+    }
+}
+
+fn check_env(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
+    for (index, var) in container.env.iter().flatten().enumerate() {
+        let path = path.field("env").index(index).field("name");
+        if var.name.is_empty() {
+            found.push(Violation::at(ENV_NAMES, &path, "Required value"));
+        } else if !var.name.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'=') {
+            found.push(Violation::at(
+                ENV_NAMES,
+                &path,
+                format!(
+                    "Invalid value: {:?}: a valid environment variable name must consist only of printable ASCII characters other than '='",
+                    var.name
+                ),
+            ));
+        }
+    }
+}
