@@ -48,10 +48,13 @@ pub struct SelectorError {
 impl MatchRules {
     /// Checks the selectors once at load, so evaluation never meets a bad operator.
     pub fn validate(&self) -> Result<(), SelectorError> {
-        for (field, selector) in
-            [("namespaceSelector", &self.namespace_selector), ("objectSelector", &self.object_selector)]
-        {
-            let expressions = selector.as_ref().and_then(|s| s.match_expressions.as_deref());
+        for (field, selector) in [
+            ("namespaceSelector", &self.namespace_selector),
+            ("objectSelector", &self.object_selector),
+        ] {
+            let expressions = selector
+                .as_ref()
+                .and_then(|s| s.match_expressions.as_deref());
             for (index, expression) in expressions.unwrap_or_default().iter().enumerate() {
                 let has_values = expression.values.as_ref().is_some_and(|v| !v.is_empty());
                 let reason = match (expression.operator.as_str(), has_values) {
@@ -64,7 +67,11 @@ impl MatchRules {
                         "unknown operator {other:?}: expected In, NotIn, Exists or DoesNotExist"
                     ),
                 };
-                return Err(SelectorError { field, index, reason });
+                return Err(SelectorError {
+                    field,
+                    index,
+                    reason,
+                });
             }
         }
         Ok(())
@@ -102,42 +109,66 @@ impl MatchRules {
         if self.exclude_namespaces.iter().any(|n| n == namespace) {
             return false;
         }
-        let Some(selector) = &self.namespace_selector else { return true };
+        let Some(selector) = &self.namespace_selector else {
+            return true;
+        };
         match &request.namespace_labels {
             Some(labels) => selector_matches(selector, |key| labels.get(key).map(String::as_str)),
-            None => selector_matches(selector, |key| (key == NAMESPACE_NAME_LABEL).then_some(namespace)),
+            None => selector_matches(selector, |key| {
+                (key == NAMESPACE_NAME_LABEL).then_some(namespace)
+            }),
         }
     }
 }
 
 /// Evaluates a label selector over a label lookup. `matchLabels` and every expression must hold.
-pub fn selector_matches<'a>(selector: &LabelSelector, label: impl Fn(&str) -> Option<&'a str>) -> bool {
-    let labels_match = selector
-        .match_labels
-        .as_ref()
-        .is_none_or(|wanted| wanted.iter().all(|(key, value)| label(key) == Some(value.as_str())));
+pub fn selector_matches<'a>(
+    selector: &LabelSelector,
+    label: impl Fn(&str) -> Option<&'a str>,
+) -> bool {
+    let labels_match = selector.match_labels.as_ref().is_none_or(|wanted| {
+        wanted
+            .iter()
+            .all(|(key, value)| label(key) == Some(value.as_str()))
+    });
     labels_match
-        && selector.match_expressions.as_deref().unwrap_or_default().iter().all(|expression| {
-            let value = label(&expression.key);
-            let listed = |v: &str| expression.values.as_ref().is_some_and(|values| values.iter().any(|x| x == v));
-            match expression.operator.as_str() {
-                "In" => value.is_some_and(listed),
-                "NotIn" => !value.is_some_and(listed),
-                "Exists" => value.is_some(),
-                "DoesNotExist" => value.is_none(),
-                _ => false,
-            }
-        })
+        && selector
+            .match_expressions
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .all(|expression| {
+                let value = label(&expression.key);
+                let listed = |v: &str| {
+                    expression
+                        .values
+                        .as_ref()
+                        .is_some_and(|values| values.iter().any(|x| x == v))
+                };
+                match expression.operator.as_str() {
+                    "In" => value.is_some_and(listed),
+                    "NotIn" => !value.is_some_and(listed),
+                    "Exists" => value.is_some(),
+                    "DoesNotExist" => value.is_none(),
+                    _ => false,
+                }
+            })
 }
 
 /// Labels of a Namespace manifest, for offline namespace selectors.
 pub fn namespace_labels(namespace: &Value) -> BTreeMap<String, String> {
-    let name = namespace.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    let name = namespace
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let mut labels: BTreeMap<String, String> = namespace
         .pointer("/metadata/labels")
         .and_then(Value::as_object)
         .map(|labels| {
-            labels.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect()
+            labels
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
         })
         .unwrap_or_default();
     labels.insert(NAMESPACE_NAME_LABEL.to_owned(), name.to_owned());
@@ -156,14 +187,18 @@ mod tests {
     }
 
     fn pod(namespace: &str, labels: Value) -> Request {
-        Request::create(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": namespace, "labels": labels}, "spec": {"containers": []}}))
+        Request::create(
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": namespace, "labels": labels}, "spec": {"containers": []}}),
+        )
     }
 
     #[test]
     fn default_rules_match_workloads_on_create_and_update() {
         let rules = MatchRules::default();
         assert!(rules.matches(&pod("default", json!({}))));
-        let config_map = Request::create(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}));
+        let config_map = Request::create(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+        );
         assert!(!rules.matches(&config_map));
         let mut delete = pod("default", json!({}));
         delete.operation = Operation::Delete;
@@ -178,31 +213,47 @@ mod tests {
         let not_system = rules(json!({"excludeNamespaces": ["kube-system"]}));
         assert!(!not_system.matches(&pod("kube-system", json!({}))));
 
-        let by_name = rules(json!({"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}]}}));
+        let by_name = rules(
+            json!({"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]}]}}),
+        );
         assert!(by_name.matches(&pod("apps", json!({}))));
         assert!(!by_name.matches(&pod("kube-system", json!({}))));
 
         let by_label = rules(json!({"namespaceSelector": {"matchLabels": {"team": "a"}}}));
         let mut request = pod("apps", json!({}));
         assert!(!by_label.matches(&request), "unknown labels do not match");
-        request.namespace_labels = Some(namespace_labels(&json!({"metadata": {"name": "apps", "labels": {"team": "a"}}})));
+        request.namespace_labels = Some(namespace_labels(
+            &json!({"metadata": {"name": "apps", "labels": {"team": "a"}}}),
+        ));
         assert!(by_label.matches(&request));
     }
 
     #[test]
     fn object_selector_operators() {
         let selector = rules(json!({"objectSelector": {
-            "matchLabels": {"app": "web"},
-            "matchExpressions": [
-                {"key": "tier", "operator": "In", "values": ["front", "edge"]},
-                {"key": "legacy", "operator": "DoesNotExist"},
-                {"key": "env", "operator": "NotIn", "values": ["dev"]},
-                {"key": "team", "operator": "Exists"}
-            ]}}));
-        assert!(selector.matches(&pod("d", json!({"app": "web", "tier": "edge", "team": "x"}))));
-        assert!(!selector.matches(&pod("d", json!({"app": "web", "tier": "back", "team": "x"}))));
-        assert!(!selector.matches(&pod("d", json!({"app": "web", "tier": "edge", "team": "x", "legacy": "1"}))));
-        assert!(!selector.matches(&pod("d", json!({"app": "web", "tier": "edge", "team": "x", "env": "dev"}))));
+        "matchLabels": {"app": "web"},
+        "matchExpressions": [
+            {"key": "tier", "operator": "In", "values": ["front", "edge"]},
+            {"key": "legacy", "operator": "DoesNotExist"},
+            {"key": "env", "operator": "NotIn", "values": ["dev"]},
+            {"key": "team", "operator": "Exists"}
+        ]}}));
+        assert!(selector.matches(&pod(
+            "d",
+            json!({"app": "web", "tier": "edge", "team": "x"})
+        )));
+        assert!(!selector.matches(&pod(
+            "d",
+            json!({"app": "web", "tier": "back", "team": "x"})
+        )));
+        assert!(!selector.matches(&pod(
+            "d",
+            json!({"app": "web", "tier": "edge", "team": "x", "legacy": "1"})
+        )));
+        assert!(!selector.matches(&pod(
+            "d",
+            json!({"app": "web", "tier": "edge", "team": "x", "env": "dev"})
+        )));
         assert!(!selector.matches(&pod("d", json!({"app": "web", "tier": "edge"}))));
     }
 
@@ -213,7 +264,10 @@ mod tests {
             bad.validate().unwrap_err().to_string(),
             "objectSelector.matchExpressions[0]: unknown operator \"Equals\": expected In, NotIn, Exists or DoesNotExist"
         );
-        let no_values: MatchRules = serde_json::from_value(json!({"namespaceSelector": {"matchExpressions": [{"key": "a", "operator": "In"}]}})).unwrap();
+        let no_values: MatchRules = serde_json::from_value(
+            json!({"namespaceSelector": {"matchExpressions": [{"key": "a", "operator": "In"}]}}),
+        )
+        .unwrap();
         assert!(no_values.validate().is_err());
     }
 }

@@ -38,7 +38,12 @@ impl FieldPath {
 
     /// A path built from dotted field names, as used for the fixed prefixes of workload kinds.
     pub fn from_fields(fields: &[&str]) -> Self {
-        Self { segments: fields.iter().map(|f| Segment::Field((*f).to_owned())).collect() }
+        Self {
+            segments: fields
+                .iter()
+                .map(|f| Segment::Field((*f).to_owned()))
+                .collect(),
+        }
     }
 
     #[must_use]
@@ -90,7 +95,10 @@ impl FieldPath {
     ///
     /// Field names may not contain `.` or `[`; map keys may contain anything but `]`.
     pub fn parse(text: &str) -> Result<Self, ParsePathError> {
-        let error = |reason| ParsePathError { path: text.to_owned(), reason };
+        let error = |reason| ParsePathError {
+            path: text.to_owned(),
+            reason,
+        };
         let mut segments = Vec::new();
         let mut rest = text;
         let mut expect_field = true;
@@ -109,7 +117,9 @@ impl FieldPath {
                 continue;
             }
             if !expect_field {
-                rest = rest.strip_prefix('.').ok_or_else(|| error("expected '.' or '['"))?;
+                rest = rest
+                    .strip_prefix('.')
+                    .ok_or_else(|| error("expected '.' or '['"))?;
             }
             let end = rest.find(['.', '[']).unwrap_or(rest.len());
             if end == 0 {
@@ -148,15 +158,24 @@ mod tests {
             .field("initContainers")
             .index(1)
             .field("image");
-        assert_eq!(path.to_string(), "spec.jobTemplate.spec.template.spec.initContainers[1].image");
-        assert_eq!(path.to_json_pointer(), "/spec/jobTemplate/spec/template/spec/initContainers/1/image");
+        assert_eq!(
+            path.to_string(),
+            "spec.jobTemplate.spec.template.spec.initContainers[1].image"
+        );
+        assert_eq!(
+            path.to_json_pointer(),
+            "/spec/jobTemplate/spec/template/spec/initContainers/1/image"
+        );
     }
 
     #[test]
     fn escapes_map_keys_in_pointers() {
         let path = FieldPath::from_fields(&["metadata", "annotations"]).key("initguard.dev/a~b");
         assert_eq!(path.to_string(), "metadata.annotations[initguard.dev/a~b]");
-        assert_eq!(path.to_json_pointer(), "/metadata/annotations/initguard.dev~1a~0b");
+        assert_eq!(
+            path.to_json_pointer(),
+            "/metadata/annotations/initguard.dev~1a~0b"
+        );
     }
 
     #[test]

@@ -136,13 +136,20 @@ impl Pipeline {
             _ => (json_patch::Patch(Vec::new()), None),
         };
         let (denial, warnings) = decide(&reports);
-        Decision { denial, warnings, patch, mutated, reports }
+        Decision {
+            denial,
+            warnings,
+            patch,
+            mutated,
+            reports,
+        }
     }
 }
 
 fn apply(request: &Request, patch: &json_patch::Patch) -> Result<Value, PolicyError> {
     let mut object = request.object.clone().unwrap_or(Value::Null);
-    json_patch::patch(&mut object, &patch.0).map_err(|e| PolicyError::InvalidPatch(e.to_string()))?;
+    json_patch::patch(&mut object, &patch.0)
+        .map_err(|e| PolicyError::InvalidPatch(e.to_string()))?;
     Ok(object)
 }
 
@@ -156,7 +163,12 @@ fn decide(reports: &[PolicyReport]) -> (Option<Denial>, Vec<String>) {
     for report in reports {
         match &report.result {
             Ok(outcome) => {
-                warnings.extend(outcome.warnings.iter().map(|w| format!("{}: {w}", report.name)));
+                warnings.extend(
+                    outcome
+                        .warnings
+                        .iter()
+                        .map(|w| format!("{}: {w}", report.name)),
+                );
                 let found = outcome.violations.iter().map(|v| describe(&report.name, v));
                 match report.mode {
                     Mode::Enforce => denied.extend(found),
@@ -175,9 +187,15 @@ fn decide(reports: &[PolicyReport]) -> (Option<Denial>, Vec<String>) {
     }
     let denial = if !failed.is_empty() {
         failed.extend(denied);
-        Some(Denial { code: 500, message: failed.join("; ") })
+        Some(Denial {
+            code: 500,
+            message: failed.join("; "),
+        })
     } else if !denied.is_empty() {
-        Some(Denial { code: 403, message: denied.join("; ") })
+        Some(Denial {
+            code: 403,
+            message: denied.join("; "),
+        })
     } else {
         None
     };
@@ -206,12 +224,23 @@ mod tests {
 
     impl Policy for NeedsImage {
         fn evaluate(&self, request: &Request) -> Result<Outcome, PolicyError> {
-            let workload = request.workload().map_err(|e| PolicyError::InvalidObject(e.to_string()))?;
+            let workload = request
+                .workload()
+                .map_err(|e| PolicyError::InvalidObject(e.to_string()))?;
             let mut outcome = Outcome::default();
-            for (index, container) in workload.map(Workload::init_containers).unwrap_or_default().iter().enumerate() {
+            for (index, container) in workload
+                .map(Workload::init_containers)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
                 if container.image.is_none() {
-                    let path = FieldPath::from_fields(&["spec", "initContainers"]).index(index).field("image");
-                    outcome.violations.push(Violation::at("T-1", &path, "Required value"));
+                    let path = FieldPath::from_fields(&["spec", "initContainers"])
+                        .index(index)
+                        .field("image");
+                    outcome
+                        .violations
+                        .push(Violation::at("T-1", &path, "Required value"));
                 }
             }
             Ok(outcome)
@@ -228,7 +257,10 @@ mod tests {
         }
         fn evaluate(&self, _: &Request) -> Result<Outcome, PolicyError> {
             let patch = serde_json::from_value(json!([{"op": "add", "path": "/spec/initContainers/0/image", "value": "busybox:1.36"}])).unwrap();
-            Ok(Outcome { patch: Some(patch), ..Outcome::default() })
+            Ok(Outcome {
+                patch: Some(patch),
+                ..Outcome::default()
+            })
         }
     }
 
@@ -241,46 +273,101 @@ mod tests {
         }
     }
 
-    fn entry(name: &str, mode: Mode, failure_policy: FailurePolicy, policy: Arc<dyn Policy>) -> PolicyEntry {
-        PolicyEntry { name: name.into(), mode, failure_policy, rules: MatchRules::default(), policy }
+    fn entry(
+        name: &str,
+        mode: Mode,
+        failure_policy: FailurePolicy,
+        policy: Arc<dyn Policy>,
+    ) -> PolicyEntry {
+        PolicyEntry {
+            name: name.into(),
+            mode,
+            failure_policy,
+            rules: MatchRules::default(),
+            policy,
+        }
     }
 
     fn pod_without_image() -> Request {
-        Request::create(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-            "spec": {"initContainers": [{"name": "init"}], "containers": [{"name": "app", "image": "app:1"}]}}))
+        Request::create(
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"initContainers": [{"name": "init"}], "containers": [{"name": "app", "image": "app:1"}]}}),
+        )
     }
 
     #[test]
     fn enforce_denies_with_every_path_warn_warns_audit_reports() {
         let request = pod_without_image();
-        let enforce = Pipeline::new(vec![entry("needs-image", Mode::Enforce, FailurePolicy::Fail, Arc::new(NeedsImage))]);
+        let enforce = Pipeline::new(vec![entry(
+            "needs-image",
+            Mode::Enforce,
+            FailurePolicy::Fail,
+            Arc::new(NeedsImage),
+        )]);
         let decision = enforce.evaluate(&request, Phase::All);
         assert_eq!(
             decision.denial,
-            Some(Denial { code: 403, message: "[needs-image/T-1] spec.initContainers[0].image: Required value".into() })
+            Some(Denial {
+                code: 403,
+                message: "[needs-image/T-1] spec.initContainers[0].image: Required value".into()
+            })
         );
 
-        let warn = Pipeline::new(vec![entry("needs-image", Mode::Warn, FailurePolicy::Fail, Arc::new(NeedsImage))]);
+        let warn = Pipeline::new(vec![entry(
+            "needs-image",
+            Mode::Warn,
+            FailurePolicy::Fail,
+            Arc::new(NeedsImage),
+        )]);
         let decision = warn.evaluate(&request, Phase::All);
         assert!(decision.allowed());
-        assert_eq!(decision.warnings, ["[needs-image/T-1] spec.initContainers[0].image: Required value"]);
+        assert_eq!(
+            decision.warnings,
+            ["[needs-image/T-1] spec.initContainers[0].image: Required value"]
+        );
 
-        let audit = Pipeline::new(vec![entry("needs-image", Mode::Audit, FailurePolicy::Fail, Arc::new(NeedsImage))]);
+        let audit = Pipeline::new(vec![entry(
+            "needs-image",
+            Mode::Audit,
+            FailurePolicy::Fail,
+            Arc::new(NeedsImage),
+        )]);
         let decision = audit.evaluate(&request, Phase::All);
         assert!(decision.allowed() && decision.warnings.is_empty());
-        assert_eq!(decision.reports[0].result.as_ref().unwrap().violations.len(), 1);
+        assert_eq!(
+            decision.reports[0]
+                .result
+                .as_ref()
+                .unwrap()
+                .violations
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn validators_see_the_mutated_object_and_the_patch_is_the_diff() {
         let pipeline = Pipeline::new(vec![
-            entry("needs-image", Mode::Enforce, FailurePolicy::Fail, Arc::new(NeedsImage)),
-            entry("sets-image", Mode::Enforce, FailurePolicy::Fail, Arc::new(SetsImage)),
+            entry(
+                "needs-image",
+                Mode::Enforce,
+                FailurePolicy::Fail,
+                Arc::new(NeedsImage),
+            ),
+            entry(
+                "sets-image",
+                Mode::Enforce,
+                FailurePolicy::Fail,
+                Arc::new(SetsImage),
+            ),
         ]);
         let request = pod_without_image();
         let decision = pipeline.evaluate(&request, Phase::All);
         assert!(decision.allowed(), "{:?}", decision.denial);
-        assert_eq!(decision.reports[0].name, "sets-image", "mutating policies run first");
+        assert_eq!(
+            decision.reports[0].name, "sets-image",
+            "mutating policies run first"
+        );
         assert_eq!(
             serde_json::to_value(&decision.patch).unwrap(),
             json!([{"op": "add", "path": "/spec/initContainers/0/image", "value": "busybox:1.36"}])
@@ -297,14 +384,30 @@ mod tests {
     #[test]
     fn failure_policy_decides_errors() {
         let request = pod_without_image();
-        let fail = Pipeline::new(vec![entry("broken", Mode::Enforce, FailurePolicy::Fail, Arc::new(Broken))]);
+        let fail = Pipeline::new(vec![entry(
+            "broken",
+            Mode::Enforce,
+            FailurePolicy::Fail,
+            Arc::new(Broken),
+        )]);
         let denial = fail.evaluate(&request, Phase::All).denial.unwrap();
         assert_eq!(denial.code, 500);
-        assert_eq!(denial.message, "policy broken failed: the policy trapped: unreachable executed");
+        assert_eq!(
+            denial.message,
+            "policy broken failed: the policy trapped: unreachable executed"
+        );
 
-        let ignore = Pipeline::new(vec![entry("broken", Mode::Enforce, FailurePolicy::Ignore, Arc::new(Broken))]);
+        let ignore = Pipeline::new(vec![entry(
+            "broken",
+            Mode::Enforce,
+            FailurePolicy::Ignore,
+            Arc::new(Broken),
+        )]);
         let decision = ignore.evaluate(&request, Phase::All);
         assert!(decision.allowed());
-        assert_eq!(decision.warnings, ["policy broken failed: the policy trapped: unreachable executed (ignored)"]);
+        assert_eq!(
+            decision.warnings,
+            ["policy broken failed: the policy trapped: unreachable executed (ignored)"]
+        );
     }
 }

@@ -54,11 +54,19 @@ pub struct Violation {
 
 impl Violation {
     pub fn at(rule: &'static str, path: &FieldPath, message: impl Into<String>) -> Self {
-        Self { rule: Cow::Borrowed(rule), path: Some(path.to_string()), message: message.into() }
+        Self {
+            rule: Cow::Borrowed(rule),
+            path: Some(path.to_string()),
+            message: message.into(),
+        }
     }
 
     pub fn object(rule: &'static str, message: impl Into<String>) -> Self {
-        Self { rule: Cow::Borrowed(rule), path: None, message: message.into() }
+        Self {
+            rule: Cow::Borrowed(rule),
+            path: None,
+            message: message.into(),
+        }
     }
 }
 

@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 
 use k8s_openapi::api::authentication::v1::UserInfo;
 use kube_core::DynamicObject;
-use kube_core::admission::{AdmissionRequest, AdmissionReview};
 pub use kube_core::admission::Operation;
+use kube_core::admission::{AdmissionRequest, AdmissionReview};
 pub use kube_core::gvk::GroupVersionKind;
 use serde_json::{Map, Value};
 
@@ -34,7 +34,9 @@ impl ReviewVersion {
 pub enum ReviewError {
     #[error("request body is not a valid AdmissionReview: {0}")]
     Json(#[from] serde_json::Error),
-    #[error("unsupported apiVersion {0:?}: expected admission.k8s.io/v1 or admission.k8s.io/v1beta1")]
+    #[error(
+        "unsupported apiVersion {0:?}: expected admission.k8s.io/v1 or admission.k8s.io/v1beta1"
+    )]
     UnsupportedVersion(String),
     #[error("unsupported kind {0:?}: expected AdmissionReview")]
     WrongKind(String),
@@ -78,7 +80,10 @@ impl Review {
         if request.uid.is_empty() {
             return Err(ReviewError::EmptyUid);
         }
-        Ok(Self { version, request: Request::from_admission(request) })
+        Ok(Self {
+            version,
+            request: Request::from_admission(request),
+        })
     }
 }
 
@@ -106,7 +111,10 @@ impl Request {
         let kind = gvk_of(&object);
         let metadata = object.get("metadata");
         let text = |field: &str| {
-            metadata.and_then(|m| m.get(field)).and_then(Value::as_str).map(str::to_owned)
+            metadata
+                .and_then(|m| m.get(field))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
         };
         Self {
             uid: String::new(),
@@ -175,7 +183,11 @@ impl Request {
 
     /// Labels of the object itself, for object selectors.
     pub fn object_labels(&self) -> Option<&Map<String, Value>> {
-        self.object.as_ref()?.get("metadata")?.get("labels")?.as_object()
+        self.object
+            .as_ref()?
+            .get("metadata")?
+            .get("labels")?
+            .as_object()
     }
 }
 
@@ -198,7 +210,14 @@ fn dynamic_to_value(object: DynamicObject) -> Value {
 
 /// Reads the group, version and kind of a manifest.
 fn gvk_of(object: &Value) -> GroupVersionKind {
-    let text = |field: &str| object.get(field).and_then(Value::as_str).unwrap_or_default();
-    let (group, version) = text("apiVersion").split_once('/').unwrap_or(("", text("apiVersion")));
+    let text = |field: &str| {
+        object
+            .get(field)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let (group, version) = text("apiVersion")
+        .split_once('/')
+        .unwrap_or(("", text("apiVersion")));
     GroupVersionKind::gvk(group, version, text("kind"))
 }

@@ -56,7 +56,11 @@ impl ReviewResponse {
         let status = decision.denial.as_ref().map(|denial| Status {
             code: denial.code,
             message: denial.message.clone(),
-            reason: if denial.code == 403 { "Forbidden" } else { "InternalError" },
+            reason: if denial.code == 403 {
+                "Forbidden"
+            } else {
+                "InternalError"
+            },
         });
         Self {
             api_version: version.api_version(),
@@ -67,7 +71,11 @@ impl ReviewResponse {
                 status,
                 patch_type: patch.is_some().then_some("JSONPatch"),
                 patch,
-                warnings: decision.warnings.iter().map(|w| truncate_warning(w)).collect(),
+                warnings: decision
+                    .warnings
+                    .iter()
+                    .map(|w| truncate_warning(w))
+                    .collect(),
             },
         }
     }
@@ -77,7 +85,10 @@ fn truncate_warning(warning: &str) -> String {
     if warning.chars().count() <= MAX_WARNING_CHARS {
         return warning.to_owned();
     }
-    let kept: String = warning.chars().take(MAX_WARNING_CHARS - TRUNCATION_MARKER.chars().count()).collect();
+    let kept: String = warning
+        .chars()
+        .take(MAX_WARNING_CHARS - TRUNCATION_MARKER.chars().count())
+        .collect();
     kept + TRUNCATION_MARKER
 }
 
@@ -87,7 +98,11 @@ mod tests {
     use crate::pipeline::Denial;
     use serde_json::json;
 
-    fn decision(denial: Option<Denial>, patch: serde_json::Value, warnings: Vec<String>) -> Decision {
+    fn decision(
+        denial: Option<Denial>,
+        patch: serde_json::Value,
+        warnings: Vec<String>,
+    ) -> Decision {
         Decision {
             denial,
             warnings,
@@ -100,25 +115,48 @@ mod tests {
     #[test]
     fn patch_is_base64_of_the_json_patch() {
         let d = decision(None, json!([{"op": "remove", "path": "/a"}]), vec![]);
-        let wire = serde_json::to_value(ReviewResponse::new(ReviewVersion::V1, "u-1", &d, true)).unwrap();
+        let wire =
+            serde_json::to_value(ReviewResponse::new(ReviewVersion::V1, "u-1", &d, true)).unwrap();
         assert_eq!(
             wire,
             json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": {
                 "uid": "u-1", "allowed": true, "patchType": "JSONPatch",
                 "patch": STANDARD.encode(br#"[{"op":"remove","path":"/a"}]"#)}})
         );
-        let validating = serde_json::to_value(ReviewResponse::new(ReviewVersion::V1Beta1, "u-1", &d, false)).unwrap();
-        assert_eq!(validating, json!({"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview", "response": {"uid": "u-1", "allowed": true}}));
+        let validating = serde_json::to_value(ReviewResponse::new(
+            ReviewVersion::V1Beta1,
+            "u-1",
+            &d,
+            false,
+        ))
+        .unwrap();
+        assert_eq!(
+            validating,
+            json!({"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview", "response": {"uid": "u-1", "allowed": true}})
+        );
     }
 
     #[test]
     fn denial_carries_code_and_message_and_long_warnings_are_cut() {
         let long = "w".repeat(300);
-        let d = decision(Some(Denial { code: 403, message: "no".into() }), json!([]), vec![long, "short".into()]);
-        let wire = serde_json::to_value(ReviewResponse::new(ReviewVersion::V1, "u", &d, true)).unwrap();
+        let d = decision(
+            Some(Denial {
+                code: 403,
+                message: "no".into(),
+            }),
+            json!([]),
+            vec![long, "short".into()],
+        );
+        let wire =
+            serde_json::to_value(ReviewResponse::new(ReviewVersion::V1, "u", &d, true)).unwrap();
         assert_eq!(wire["response"]["allowed"], false);
-        assert_eq!(wire["response"]["status"], json!({"code": 403, "message": "no", "reason": "Forbidden"}));
-        assert!(wire["response"].get("patch").is_none() && wire["response"].get("patchType").is_none());
+        assert_eq!(
+            wire["response"]["status"],
+            json!({"code": 403, "message": "no", "reason": "Forbidden"})
+        );
+        assert!(
+            wire["response"].get("patch").is_none() && wire["response"].get("patchType").is_none()
+        );
         let first = wire["response"]["warnings"][0].as_str().unwrap();
         assert_eq!(first.chars().count(), MAX_WARNING_CHARS);
         assert!(first.ends_with('…'));

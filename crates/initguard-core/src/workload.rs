@@ -1,9 +1,7 @@
 //! The pod-spec view: one typed [`PodSpec`] for every kind of object that carries one, with the
 //! apiserver path prefix under which its fields live.
 
-use k8s_openapi::api::core::v1::{
-    Container, EphemeralContainer, PodSpec, SecurityContext,
-};
+use k8s_openapi::api::core::v1::{Container, EphemeralContainer, PodSpec, SecurityContext};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 use serde_json::Value;
@@ -39,7 +37,9 @@ impl WorkloadKind {
 
     /// The kind for an object's `kind` field, if it carries a pod spec.
     pub fn from_kind(kind: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|candidate| candidate.as_str() == kind)
+        Self::ALL
+            .into_iter()
+            .find(|candidate| candidate.as_str() == kind)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -82,7 +82,9 @@ impl WorkloadKind {
     }
 
     fn template(self, object: &Value) -> Option<&Value> {
-        self.template_fields().iter().try_fold(object, |value, field| value.get(field))
+        self.template_fields()
+            .iter()
+            .try_fold(object, |value, field| value.get(field))
     }
 }
 
@@ -108,19 +110,32 @@ impl Workload {
     /// Reads the pod template of `object`; `Ok(None)` when `kind` carries no pod spec or the
     /// object has no template yet.
     pub fn from_object(kind: &str, object: &Value) -> Result<Option<Self>, WorkloadError> {
-        let Some(kind) = WorkloadKind::from_kind(kind) else { return Ok(None) };
-        let Some(template) = kind.template(object) else { return Ok(None) };
+        let Some(kind) = WorkloadKind::from_kind(kind) else {
+            return Ok(None);
+        };
+        let Some(template) = kind.template(object) else {
+            return Ok(None);
+        };
         let metadata = match template.get("metadata") {
-            Some(metadata) => ObjectMeta::deserialize(metadata)
-                .map_err(|e| WorkloadError { path: kind.metadata_path(), message: e.to_string() })?,
+            Some(metadata) => ObjectMeta::deserialize(metadata).map_err(|e| WorkloadError {
+                path: kind.metadata_path(),
+                message: e.to_string(),
+            })?,
             None => ObjectMeta::default(),
         };
         let spec = match template.get("spec") {
-            Some(spec) => PodSpec::deserialize(spec)
-                .map_err(|e| WorkloadError { path: kind.spec_path(), message: e.to_string() })?,
+            Some(spec) => PodSpec::deserialize(spec).map_err(|e| WorkloadError {
+                path: kind.spec_path(),
+                message: e.to_string(),
+            })?,
             None => return Ok(None),
         };
-        Ok(Some(Self { kind, metadata, spec, spec_path: kind.spec_path() }))
+        Ok(Some(Self {
+            kind,
+            metadata,
+            spec,
+            spec_path: kind.spec_path(),
+        }))
     }
 
     pub fn spec_path(&self) -> &FieldPath {
@@ -136,38 +151,51 @@ impl Workload {
     }
 
     pub fn ephemeral_containers(&self) -> &[EphemeralContainer] {
-        self.spec.ephemeral_containers.as_deref().unwrap_or_default()
+        self.spec
+            .ephemeral_containers
+            .as_deref()
+            .unwrap_or_default()
     }
 
     /// Every container of the pod, init containers first, then app, then ephemeral: the order
     /// in which the apiserver validates them and the kubelet starts them.
     pub fn containers(&self) -> impl Iterator<Item = ContainerRef<'_>> {
-        let init = self.init_containers().iter().enumerate().map(|(index, c)| ContainerRef {
-            kind: ContainerKind::Init,
-            index,
-            name: &c.name,
-            image: c.image.as_deref(),
-            security_context: c.security_context.as_ref(),
-            container: Some(c),
-        });
-        let app = self.app_containers().iter().enumerate().map(|(index, c)| ContainerRef {
-            kind: ContainerKind::App,
-            index,
-            name: &c.name,
-            image: c.image.as_deref(),
-            security_context: c.security_context.as_ref(),
-            container: Some(c),
-        });
-        let ephemeral = self.ephemeral_containers().iter().enumerate().map(|(index, c)| {
-            ContainerRef {
+        let init = self
+            .init_containers()
+            .iter()
+            .enumerate()
+            .map(|(index, c)| ContainerRef {
+                kind: ContainerKind::Init,
+                index,
+                name: &c.name,
+                image: c.image.as_deref(),
+                security_context: c.security_context.as_ref(),
+                container: Some(c),
+            });
+        let app = self
+            .app_containers()
+            .iter()
+            .enumerate()
+            .map(|(index, c)| ContainerRef {
+                kind: ContainerKind::App,
+                index,
+                name: &c.name,
+                image: c.image.as_deref(),
+                security_context: c.security_context.as_ref(),
+                container: Some(c),
+            });
+        let ephemeral = self
+            .ephemeral_containers()
+            .iter()
+            .enumerate()
+            .map(|(index, c)| ContainerRef {
                 kind: ContainerKind::Ephemeral,
                 index,
                 name: &c.name,
                 image: c.image.as_deref(),
                 security_context: c.security_context.as_ref(),
                 container: None,
-            }
-        });
+            });
         init.chain(app).chain(ephemeral)
     }
 
@@ -228,14 +256,46 @@ mod tests {
         let pod_spec = json!({"initContainers": [{"name": "init", "image": "busybox:1.36"}], "containers": [{"name": "app"}]});
         let template = json!({"metadata": {"labels": {"a": "b"}}, "spec": pod_spec});
         let cases = [
-            ("Pod", json!({"metadata": {"labels": {"a": "b"}}, "spec": pod_spec}), "spec"),
-            ("PodTemplate", json!({"template": template}), "template.spec"),
-            ("Deployment", json!({"spec": {"template": template}}), "spec.template.spec"),
-            ("ReplicaSet", json!({"spec": {"template": template}}), "spec.template.spec"),
-            ("StatefulSet", json!({"spec": {"template": template}}), "spec.template.spec"),
-            ("DaemonSet", json!({"spec": {"template": template}}), "spec.template.spec"),
-            ("Job", json!({"spec": {"template": template}}), "spec.template.spec"),
-            ("ReplicationController", json!({"spec": {"template": template}}), "spec.template.spec"),
+            (
+                "Pod",
+                json!({"metadata": {"labels": {"a": "b"}}, "spec": pod_spec}),
+                "spec",
+            ),
+            (
+                "PodTemplate",
+                json!({"template": template}),
+                "template.spec",
+            ),
+            (
+                "Deployment",
+                json!({"spec": {"template": template}}),
+                "spec.template.spec",
+            ),
+            (
+                "ReplicaSet",
+                json!({"spec": {"template": template}}),
+                "spec.template.spec",
+            ),
+            (
+                "StatefulSet",
+                json!({"spec": {"template": template}}),
+                "spec.template.spec",
+            ),
+            (
+                "DaemonSet",
+                json!({"spec": {"template": template}}),
+                "spec.template.spec",
+            ),
+            (
+                "Job",
+                json!({"spec": {"template": template}}),
+                "spec.template.spec",
+            ),
+            (
+                "ReplicationController",
+                json!({"spec": {"template": template}}),
+                "spec.template.spec",
+            ),
             (
                 "CronJob",
                 json!({"spec": {"jobTemplate": {"spec": {"template": template}}}}),
@@ -246,9 +306,16 @@ mod tests {
             let workload = Workload::from_object(kind, &object).unwrap().unwrap();
             assert_eq!(workload.spec_path().to_string(), prefix, "{kind}");
             assert_eq!(workload.init_containers()[0].name, "init", "{kind}");
-            assert_eq!(workload.metadata.labels.as_ref().unwrap()["a"], "b", "{kind}");
             assert_eq!(
-                workload.container_path(ContainerKind::Init, 1).field("image").to_string(),
+                workload.metadata.labels.as_ref().unwrap()["a"],
+                "b",
+                "{kind}"
+            );
+            assert_eq!(
+                workload
+                    .container_path(ContainerKind::Init, 1)
+                    .field("image")
+                    .to_string(),
                 format!("{prefix}.initContainers[1].image")
             );
         }
@@ -256,14 +323,30 @@ mod tests {
 
     #[test]
     fn other_kinds_have_no_workload() {
-        assert!(Workload::from_object("ConfigMap", &json!({"data": {}})).unwrap().is_none());
-        assert!(Workload::from_object("Deployment", &json!({"spec": {}})).unwrap().is_none());
+        assert!(
+            Workload::from_object("ConfigMap", &json!({"data": {}}))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            Workload::from_object("Deployment", &json!({"spec": {}}))
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
     fn malformed_spec_names_its_path() {
-        let error = Workload::from_object("Deployment", &json!({"spec": {"template": {"spec": {"containers": 3}}}}))
-            .unwrap_err();
-        assert!(error.to_string().starts_with("spec.template.spec: invalid type"), "{error}");
+        let error = Workload::from_object(
+            "Deployment",
+            &json!({"spec": {"template": {"spec": {"containers": 3}}}}),
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("spec.template.spec: invalid type"),
+            "{error}"
+        );
     }
 }

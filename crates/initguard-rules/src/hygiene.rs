@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use initguard_core::k8s_openapi::api::core::v1::{Container, PodSecurityContext};
-use initguard_core::{ContainerKind, FieldPath, Outcome, Policy, PolicyError, Request, Violation, Workload};
+use initguard_core::{
+    ContainerKind, FieldPath, Outcome, Policy, PolicyError, Request, Violation, Workload,
+};
 use serde::Deserialize;
 
 use crate::image::ImageRef;
@@ -77,8 +79,13 @@ pub struct InitContainerHygiene {
 
 impl InitContainerHygiene {
     pub fn new(settings: HygieneSettings) -> Result<Self, crate::SettingsError> {
-        if let Some(ratio) = settings.max_init_request_ratio.filter(|r| !(r.is_finite() && *r > 0.0)) {
-            return Err(crate::SettingsError::new(format!("maxInitRequestRatio: must be a positive number, got {ratio}")));
+        if let Some(ratio) = settings
+            .max_init_request_ratio
+            .filter(|r| !(r.is_finite() && *r > 0.0))
+        {
+            return Err(crate::SettingsError::new(format!(
+                "maxInitRequestRatio: must be a positive number, got {ratio}"
+            )));
         }
         let max_init_request = settings
             .max_init_request
@@ -86,10 +93,15 @@ impl InitContainerHygiene {
             .map(|(name, text)| {
                 Quantity::parse(text)
                     .map(|q| (name.clone(), q))
-                    .map_err(|e| crate::SettingsError::new(format!("maxInitRequest.{name}: {text:?}: {e}")))
+                    .map_err(|e| {
+                        crate::SettingsError::new(format!("maxInitRequest.{name}: {text:?}: {e}"))
+                    })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { settings, max_init_request })
+        Ok(Self {
+            settings,
+            max_init_request,
+        })
     }
 
     pub fn from_settings(settings: &serde_json::Value) -> Result<Self, crate::SettingsError> {
@@ -99,7 +111,10 @@ impl InitContainerHygiene {
 
 impl Policy for InitContainerHygiene {
     fn evaluate(&self, request: &Request) -> Result<Outcome, PolicyError> {
-        let Some(workload) = request.workload().map_err(|e| PolicyError::InvalidObject(e.to_string()))? else {
+        let Some(workload) = request
+            .workload()
+            .map_err(|e| PolicyError::InvalidObject(e.to_string()))?
+        else {
             return Ok(Outcome::default());
         };
         let mut outcome = Outcome::default();
@@ -116,7 +131,12 @@ impl Policy for InitContainerHygiene {
                 check_bounded(container, &path, found);
             }
             if s.hardened_security_context {
-                check_security_context(container, workload.spec.security_context.as_ref(), &path, found);
+                check_security_context(
+                    container,
+                    workload.spec.security_context.as_ref(),
+                    &path,
+                    found,
+                );
             }
         }
         self.check_effective_request(workload, found);
@@ -140,7 +160,9 @@ impl Policy for InitContainerHygiene {
 
 impl InitContainerHygiene {
     fn check_image(&self, container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
-        let Some(image) = container.image.as_deref().filter(|i| !i.is_empty()) else { return };
+        let Some(image) = container.image.as_deref().filter(|i| !i.is_empty()) else {
+            return;
+        };
         let path = path.field("image");
         let reference = ImageRef::parse(image);
         let s = &self.settings;
@@ -163,10 +185,15 @@ impl InitContainerHygiene {
             found.push(Violation::at(
                 IMAGE_DIGEST,
                 &path,
-                format!("image {image:?} is not pinned by digest: use {}@sha256:<digest>", reference.repository),
+                format!(
+                    "image {image:?} is not pinned by digest: use {}@sha256:<digest>",
+                    reference.repository
+                ),
             ));
         }
-        if !s.allowed_registries.is_empty() && !s.allowed_registries.iter().any(|r| reference.is_from(r)) {
+        if !s.allowed_registries.is_empty()
+            && !s.allowed_registries.iter().any(|r| reference.is_from(r))
+        {
             found.push(Violation::at(
                 IMAGE_REGISTRY,
                 &path,
@@ -182,8 +209,18 @@ impl InitContainerHygiene {
     fn check_resources(&self, container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
         let resources = container.resources.as_ref();
         let lists = [
-            ("requests", "request", &self.settings.required_requests, resources.and_then(|r| r.requests.as_ref())),
-            ("limits", "limit", &self.settings.required_limits, resources.and_then(|r| r.limits.as_ref())),
+            (
+                "requests",
+                "request",
+                &self.settings.required_requests,
+                resources.and_then(|r| r.requests.as_ref()),
+            ),
+            (
+                "limits",
+                "limit",
+                &self.settings.required_limits,
+                resources.and_then(|r| r.limits.as_ref()),
+            ),
         ];
         for (field, noun, required, set) in lists {
             let missing: Vec<&str> = required
@@ -232,7 +269,12 @@ impl InitContainerHygiene {
                     sidecars = sidecars + request;
                 }
             }
-            let app: Quantity = workload.app_containers().iter().map(|c| request_of(c, resource)).sum::<Quantity>() + sidecars;
+            let app: Quantity = workload
+                .app_containers()
+                .iter()
+                .map(|c| request_of(c, resource))
+                .sum::<Quantity>()
+                + sidecars;
             if let Some(ratio) = s.max_init_request_ratio
                 && !app.is_zero()
                 && peak.ratio(app) > ratio
@@ -246,7 +288,10 @@ impl InitContainerHygiene {
                     ),
                 ));
             }
-            if let Some((_, max)) = self.max_init_request.iter().find(|(name, _)| name == resource)
+            if let Some((_, max)) = self
+                .max_init_request
+                .iter()
+                .find(|(name, _)| name == resource)
                 && peak > *max
             {
                 found.push(Violation::at(
@@ -262,9 +307,18 @@ impl InitContainerHygiene {
 fn check_bounded(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
     let command = container.command.as_deref().unwrap_or_default();
     let args = container.args.as_deref().unwrap_or_default();
-    let script = command.iter().chain(args).map(String::as_str).collect::<Vec<_>>().join(" ");
+    let script = command
+        .iter()
+        .chain(args)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ");
     if let Some(reason) = unbounded_reason(&script) {
-        let field = if command.is_empty() { "args" } else { "command" };
+        let field = if command.is_empty() {
+            "args"
+        } else {
+            "command"
+        };
         found.push(Violation::at(
             BOUNDED_EXECUTION,
             &path.field(field),
@@ -282,12 +336,22 @@ fn check_security_context(
     let context = container.security_context.as_ref();
     let path = path.field("securityContext");
     if context.and_then(|c| c.privileged) == Some(true) {
-        found.push(Violation::at(SECURITY_CONTEXT, &path.field("privileged"), "Invalid value: true: init containers must not run privileged"));
+        found.push(Violation::at(
+            SECURITY_CONTEXT,
+            &path.field("privileged"),
+            "Invalid value: true: init containers must not run privileged",
+        ));
     }
     if context.and_then(|c| c.allow_privilege_escalation) != Some(false) {
-        found.push(Violation::at(SECURITY_CONTEXT, &path.field("allowPrivilegeEscalation"), "Required value: must be false"));
+        found.push(Violation::at(
+            SECURITY_CONTEXT,
+            &path.field("allowPrivilegeEscalation"),
+            "Required value: must be false",
+        ));
     }
-    let non_root = context.and_then(|c| c.run_as_non_root).or_else(|| pod.and_then(|p| p.run_as_non_root));
+    let non_root = context
+        .and_then(|c| c.run_as_non_root)
+        .or_else(|| pod.and_then(|p| p.run_as_non_root));
     if non_root != Some(true) {
         found.push(Violation::at(
             SECURITY_CONTEXT,
@@ -320,5 +384,8 @@ fn restarts_never(workload: &Workload, request: &Request) -> bool {
     workload.kind == initguard_core::WorkloadKind::Pod
         && !owned
         && workload.spec.restart_policy.as_deref() == Some("Never")
-        && workload.init_containers().iter().any(|c| !initguard_core::workload::is_sidecar(c))
+        && workload
+            .init_containers()
+            .iter()
+            .any(|c| !initguard_core::workload::is_sidecar(c))
 }

@@ -17,10 +17,17 @@ impl<'a> ImageRef<'a> {
         };
         let name_start = named.rfind('/').map_or(0, |slash| slash + 1);
         let (repository, tag) = match named[name_start..].rfind(':') {
-            Some(colon) => (&named[..name_start + colon], Some(&named[name_start + colon + 1..])),
+            Some(colon) => (
+                &named[..name_start + colon],
+                Some(&named[name_start + colon + 1..]),
+            ),
             None => (named, None),
         };
-        Self { repository, tag, digest }
+        Self {
+            repository,
+            tag,
+            digest,
+        }
     }
 
     /// The repository with the registry Docker assumes: `busybox` is
@@ -45,7 +52,10 @@ impl<'a> ImageRef<'a> {
         if prefix.ends_with('/') {
             full.starts_with(prefix)
         } else {
-            full == prefix || full.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
+            full == prefix
+                || full
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with('/'))
         }
     }
 }
@@ -59,21 +69,58 @@ mod tests {
         let cases = [
             ("busybox", "busybox", None, None),
             ("busybox:1.36", "busybox", Some("1.36"), None),
-            ("localhost:5000/tools/git", "localhost:5000/tools/git", None, None),
-            ("localhost:5000/tools/git:2.4", "localhost:5000/tools/git", Some("2.4"), None),
-            ("alpine/git@sha256:abc", "alpine/git", None, Some("sha256:abc")),
-            ("ghcr.io/a/b:1@sha256:abc", "ghcr.io/a/b", Some("1"), Some("sha256:abc")),
+            (
+                "localhost:5000/tools/git",
+                "localhost:5000/tools/git",
+                None,
+                None,
+            ),
+            (
+                "localhost:5000/tools/git:2.4",
+                "localhost:5000/tools/git",
+                Some("2.4"),
+                None,
+            ),
+            (
+                "alpine/git@sha256:abc",
+                "alpine/git",
+                None,
+                Some("sha256:abc"),
+            ),
+            (
+                "ghcr.io/a/b:1@sha256:abc",
+                "ghcr.io/a/b",
+                Some("1"),
+                Some("sha256:abc"),
+            ),
         ];
         for (image, repository, tag, digest) in cases {
-            assert_eq!(ImageRef::parse(image), ImageRef { repository, tag, digest }, "{image}");
+            assert_eq!(
+                ImageRef::parse(image),
+                ImageRef {
+                    repository,
+                    tag,
+                    digest
+                },
+                "{image}"
+            );
         }
     }
 
     #[test]
     fn registries_follow_docker_defaults() {
-        assert_eq!(ImageRef::parse("busybox").full_repository(), "docker.io/library/busybox");
-        assert_eq!(ImageRef::parse("alpine/git").full_repository(), "docker.io/alpine/git");
-        assert_eq!(ImageRef::parse("k8s.gcr.io/busybox").full_repository(), "k8s.gcr.io/busybox");
+        assert_eq!(
+            ImageRef::parse("busybox").full_repository(),
+            "docker.io/library/busybox"
+        );
+        assert_eq!(
+            ImageRef::parse("alpine/git").full_repository(),
+            "docker.io/alpine/git"
+        );
+        assert_eq!(
+            ImageRef::parse("k8s.gcr.io/busybox").full_repository(),
+            "k8s.gcr.io/busybox"
+        );
         assert!(ImageRef::parse("busybox:1").is_from("docker.io"));
         assert!(ImageRef::parse("busybox:1").is_from("docker.io/library/"));
         assert!(!ImageRef::parse("alpine/git").is_from("docker.io/library/"));

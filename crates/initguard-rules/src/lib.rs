@@ -36,7 +36,11 @@ pub fn builtin(name: &str, settings: &Value) -> Result<Arc<dyn Policy>, BuiltinE
     Ok(match name {
         validity::NAME => Arc::new(validity::InitContainerValidity::from_settings(settings)?),
         hygiene::NAME => Arc::new(hygiene::InitContainerHygiene::from_settings(settings)?),
-        _ => return Err(BuiltinError::Unknown { name: name.to_owned() }),
+        _ => {
+            return Err(BuiltinError::Unknown {
+                name: name.to_owned(),
+            });
+        }
     })
 }
 
@@ -67,22 +71,112 @@ macro_rules! rule {
 
 /// Every rule of every built-in.
 pub const RULES: &[RuleDoc] = &[
-    rule!("IG-V001", validity::NAME, "init container names are present, DNS-1123 labels of at most 63 characters", ""),
-    rule!("IG-V002", validity::NAME, "container names are unique across app, init and ephemeral containers", ""),
-    rule!("IG-V003", validity::NAME, "init containers name an image, without surrounding whitespace", ""),
-    rule!("IG-V004", validity::NAME, "probes and lifecycle hooks only on sidecars (restartPolicy: Always), and well-formed there", ""),
-    rule!("IG-V005", validity::NAME, "an init container's restartPolicy is Always or unset", ""),
-    rule!("IG-V006", validity::NAME, "ports are in range, with known protocols and valid, unique names", ""),
-    rule!("IG-V007", validity::NAME, "resource quantities parse, are not negative, and requests do not exceed limits", ""),
-    rule!("IG-V008", validity::NAME, "volume mounts name a volume of the pod and use distinct mount paths", ""),
-    rule!("IG-V009", validity::NAME, "environment variable names are printable ASCII without '='", ""),
-    rule!("IG-H001", hygiene::NAME, "images are pinned: a version tag other than latest, or a digest", ""),
-    rule!("IG-H002", hygiene::NAME, "images are pinned by digest (setting requireDigest)", "requireDigest: true"),
-    rule!("IG-H003", hygiene::NAME, "images come from allowed registries (setting allowedRegistries)", "allowedRegistries: [registry.example.com]"),
-    rule!("IG-H004", hygiene::NAME, "init containers set cpu and memory requests and limits", ""),
-    rule!("IG-H005", hygiene::NAME, "waits are bounded: no endless loops or sleeps without activeDeadlineSeconds", ""),
-    rule!("IG-H006", hygiene::NAME, "init containers do not inflate the pod's effective request beyond its app containers", ""),
-    rule!("IG-H007", hygiene::NAME, "hardened securityContext: not privileged, no escalation, non-root, drop ALL", ""),
-    rule!("IG-H008", hygiene::NAME, "at most maxInitContainers init containers (default 8)", ""),
-    rule!("IG-H009", hygiene::NAME, "warning: a bare pod with init containers and restartPolicy Never fails for good on one error", ""),
+    rule!(
+        "IG-V001",
+        validity::NAME,
+        "init container names are present, DNS-1123 labels of at most 63 characters",
+        ""
+    ),
+    rule!(
+        "IG-V002",
+        validity::NAME,
+        "container names are unique across app, init and ephemeral containers",
+        ""
+    ),
+    rule!(
+        "IG-V003",
+        validity::NAME,
+        "init containers name an image, without surrounding whitespace",
+        ""
+    ),
+    rule!(
+        "IG-V004",
+        validity::NAME,
+        "probes and lifecycle hooks only on sidecars (restartPolicy: Always), and well-formed there",
+        ""
+    ),
+    rule!(
+        "IG-V005",
+        validity::NAME,
+        "an init container's restartPolicy is Always or unset",
+        ""
+    ),
+    rule!(
+        "IG-V006",
+        validity::NAME,
+        "ports are in range, with known protocols and valid, unique names",
+        ""
+    ),
+    rule!(
+        "IG-V007",
+        validity::NAME,
+        "resource quantities parse, are not negative, and requests do not exceed limits",
+        ""
+    ),
+    rule!(
+        "IG-V008",
+        validity::NAME,
+        "volume mounts name a volume of the pod and use distinct mount paths",
+        ""
+    ),
+    rule!(
+        "IG-V009",
+        validity::NAME,
+        "environment variable names are printable ASCII without '='",
+        ""
+    ),
+    rule!(
+        "IG-H001",
+        hygiene::NAME,
+        "images are pinned: a version tag other than latest, or a digest",
+        ""
+    ),
+    rule!(
+        "IG-H002",
+        hygiene::NAME,
+        "images are pinned by digest (setting requireDigest)",
+        "requireDigest: true"
+    ),
+    rule!(
+        "IG-H003",
+        hygiene::NAME,
+        "images come from allowed registries (setting allowedRegistries)",
+        "allowedRegistries: [registry.example.com]"
+    ),
+    rule!(
+        "IG-H004",
+        hygiene::NAME,
+        "init containers set cpu and memory requests and limits",
+        ""
+    ),
+    rule!(
+        "IG-H005",
+        hygiene::NAME,
+        "waits are bounded: no endless loops or sleeps without activeDeadlineSeconds",
+        ""
+    ),
+    rule!(
+        "IG-H006",
+        hygiene::NAME,
+        "init containers do not inflate the pod's effective request beyond its app containers",
+        ""
+    ),
+    rule!(
+        "IG-H007",
+        hygiene::NAME,
+        "hardened securityContext: not privileged, no escalation, non-root, drop ALL",
+        ""
+    ),
+    rule!(
+        "IG-H008",
+        hygiene::NAME,
+        "at most maxInitContainers init containers (default 8)",
+        ""
+    ),
+    rule!(
+        "IG-H009",
+        hygiene::NAME,
+        "warning: a bare pod with init containers and restartPolicy Never fails for good on one error",
+        ""
+    ),
 ];

@@ -30,14 +30,20 @@ impl Quantity {
             Some(b'+') => (false, &text[1..]),
             _ => (false, text),
         };
-        let number_end = unsigned.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(unsigned.len());
+        let number_end = unsigned
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(unsigned.len());
         let (number, suffix) = unsigned.split_at(number_end);
         let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
         if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
             return Err(QuantityError);
         }
         let digits = |s: &str| -> Result<i128, QuantityError> {
-            if s.is_empty() { Ok(0) } else { s.parse::<i128>().map_err(|_| QuantityError) }
+            if s.is_empty() {
+                Ok(0)
+            } else {
+                s.parse::<i128>().map_err(|_| QuantityError)
+            }
         };
         // Precision below a billionth is dropped, rounding up as the apiserver does.
         let kept = &fraction[..fraction.len().min(9)];
@@ -92,7 +98,11 @@ fn apply_suffix(nanos: i128, suffix: &str) -> Result<i128, QuantityError> {
             if power >= 0 {
                 multiply(10_i128.checked_pow(power as u32).ok_or(QuantityError)?)
             } else {
-                divide(10_i128.checked_pow(power.unsigned_abs()).ok_or(QuantityError)?)
+                divide(
+                    10_i128
+                        .checked_pow(power.unsigned_abs())
+                        .ok_or(QuantityError)?,
+                )
             }
         }
     }

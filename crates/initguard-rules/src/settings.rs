@@ -1,7 +1,7 @@
 //! Reading a built-in's settings: typed, unknown keys refused, errors naming the key.
 
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// Settings that do not fit the built-in; the message names the offending key's path.
@@ -13,7 +13,9 @@ pub struct SettingsError {
 
 impl SettingsError {
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into() }
+        Self {
+            message: message.into(),
+        }
     }
 }
 

@@ -8,7 +8,9 @@
 /// Why `script` may never terminate, or `None` when it looks bounded.
 pub fn unbounded_reason(script: &str) -> Option<&'static str> {
     let words: Vec<&str> = script
-        .split(|c: char| c.is_whitespace() || c == ';' || c == '&' || c == '|' || c == '(' || c == ')')
+        .split(|c: char| {
+            c.is_whitespace() || c == ';' || c == '&' || c == '|' || c == '(' || c == ')'
+        })
         .filter(|w| !w.is_empty())
         .collect();
     let has = |word: &str| words.contains(&word);
@@ -19,20 +21,33 @@ pub fn unbounded_reason(script: &str) -> Option<&'static str> {
     if has_pair("sleep", "infinity") || has_pair("sleep", "inf") {
         return Some("`sleep infinity` never returns");
     }
-    if words.windows(3).any(|w| w[0] == "tail" && w[1] == "-f" && w[2] == "/dev/null") {
+    if words
+        .windows(3)
+        .any(|w| w[0] == "tail" && w[1] == "-f" && w[2] == "/dev/null")
+    {
         return Some("`tail -f /dev/null` never returns");
     }
-    let endless_while = words.windows(2).any(|w| w[0] == "while" && matches!(w[1], "true" | ":" | "[" | "sleep"));
+    let endless_while = words
+        .windows(2)
+        .any(|w| w[0] == "while" && matches!(w[1], "true" | ":" | "[" | "sleep"));
     let until = has("until");
     if !(endless_while || until) {
         return None;
     }
-    let counted = words.iter().any(|w| matches!(*w, "-lt" | "-le" | "-gt" | "-ge" | "-eq" | "seq"))
-        || words.iter().any(|w| w.starts_with("{1..") || w.contains("$((") );
+    let counted = words
+        .iter()
+        .any(|w| matches!(*w, "-lt" | "-le" | "-gt" | "-ge" | "-eq" | "seq"))
+        || words
+            .iter()
+            .any(|w| w.starts_with("{1..") || w.contains("$(("));
     if counted {
         return None;
     }
-    Some(if until { "the `until` loop has no retry bound" } else { "the `while` loop has no retry bound" })
+    Some(if until {
+        "the `until` loop has no retry bound"
+    } else {
+        "the `while` loop has no retry bound"
+    })
 }
 
 #[cfg(test)]

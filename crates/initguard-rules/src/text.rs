@@ -6,7 +6,9 @@ pub fn is_dns1123_label(name: &str) -> bool {
     let edge_ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     edge_ok(bytes.first())
         && edge_ok(bytes.last())
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
 }
 
 /// The messages of the apiserver's `IsValidPortName` (an IANA service name), in its order.
@@ -15,7 +17,10 @@ pub fn port_name_errors(name: &str) -> Vec<&'static str> {
     if name.len() > 15 {
         errors.push("must be no more than 15 characters");
     }
-    if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         errors.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)");
     }
     if !name.bytes().any(|b| b.is_ascii_lowercase()) {
@@ -48,7 +53,10 @@ mod tests {
     fn port_names() {
         assert!(port_name_errors("http").is_empty());
         assert!(port_name_errors("metrics-9090").is_empty());
-        assert_eq!(port_name_errors("8080"), ["must contain at least one letter (a-z)"]);
+        assert_eq!(
+            port_name_errors("8080"),
+            ["must contain at least one letter (a-z)"]
+        );
         assert_eq!(
             port_name_errors("-Web--"),
             [
@@ -57,6 +65,9 @@ mod tests {
                 "must not begin or end with a hyphen (-)"
             ]
         );
-        assert_eq!(port_name_errors("a-very-long-port-name"), ["must be no more than 15 characters"]);
+        assert_eq!(
+            port_name_errors("a-very-long-port-name"),
+            ["must be no more than 15 characters"]
+        );
     }
 }

@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 
 use initguard_core::k8s_openapi::api::core::v1::{Container, Lifecycle, LifecycleHandler, Probe};
-use initguard_core::{ContainerKind, FieldPath, Outcome, Policy, PolicyError, Request, Violation, Workload};
+use initguard_core::{
+    ContainerKind, FieldPath, Outcome, Policy, PolicyError, Request, Violation, Workload,
+};
 
 use crate::quantity::{Quantity, ResourceList};
 use crate::settings::NoSettings;
@@ -23,7 +25,8 @@ pub const VOLUME_MOUNTS: &str = "IG-V008";
 pub const ENV_NAMES: &str = "IG-V009";
 
 const DNS1123_LABEL_MESSAGE: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
-const SIDECAR_ONLY: &str = "Forbidden: may not be set for init containers without restartPolicy=Always";
+const SIDECAR_ONLY: &str =
+    "Forbidden: may not be set for init containers without restartPolicy=Always";
 
 #[derive(Debug, Default)]
 pub struct InitContainerValidity;
@@ -37,13 +40,21 @@ impl InitContainerValidity {
 
 impl Policy for InitContainerValidity {
     fn evaluate(&self, request: &Request) -> Result<Outcome, PolicyError> {
-        let Some(workload) = request.workload().map_err(|e| PolicyError::InvalidObject(e.to_string()))? else {
+        let Some(workload) = request
+            .workload()
+            .map_err(|e| PolicyError::InvalidObject(e.to_string()))?
+        else {
             return Ok(Outcome::default());
         };
         let mut found = Vec::new();
         check_names(workload, &mut found);
-        let volumes: HashSet<&str> =
-            workload.spec.volumes.iter().flatten().map(|v| v.name.as_str()).collect();
+        let volumes: HashSet<&str> = workload
+            .spec
+            .volumes
+            .iter()
+            .flatten()
+            .map(|v| v.name.as_str())
+            .collect();
         for (index, container) in workload.init_containers().iter().enumerate() {
             let path = workload.container_path(ContainerKind::Init, index);
             check_image(container, &path, &mut found);
@@ -54,7 +65,10 @@ impl Policy for InitContainerValidity {
             check_volume_mounts(container, &path, &volumes, &mut found);
             check_env(container, &path, &mut found);
         }
-        Ok(Outcome { violations: found, ..Outcome::default() })
+        Ok(Outcome {
+            violations: found,
+            ..Outcome::default()
+        })
     }
 }
 
@@ -62,10 +76,18 @@ impl Policy for InitContainerValidity {
 /// like the apiserver, a duplicate is reported on the later entry in that order.
 fn check_names(workload: &Workload, found: &mut Vec<Violation>) {
     let mut seen = HashSet::new();
-    let app = workload.app_containers().iter().map(|c| (ContainerKind::App, c.name.as_str()));
-    let init = workload.init_containers().iter().map(|c| (ContainerKind::Init, c.name.as_str()));
-    let ephemeral =
-        workload.ephemeral_containers().iter().map(|c| (ContainerKind::Ephemeral, c.name.as_str()));
+    let app = workload
+        .app_containers()
+        .iter()
+        .map(|c| (ContainerKind::App, c.name.as_str()));
+    let init = workload
+        .init_containers()
+        .iter()
+        .map(|c| (ContainerKind::Init, c.name.as_str()));
+    let ephemeral = workload
+        .ephemeral_containers()
+        .iter()
+        .map(|c| (ContainerKind::Ephemeral, c.name.as_str()));
     let mut positions = [0usize; 3];
     for (kind, name) in app.chain(init).chain(ephemeral) {
         let slot = kind as usize;
@@ -79,7 +101,11 @@ fn check_names(workload: &Workload, found: &mut Vec<Violation>) {
             continue;
         }
         if !seen.insert(name) {
-            found.push(Violation::at(NAME_UNIQUE, &path, format!("Duplicate value: {name:?}")));
+            found.push(Violation::at(
+                NAME_UNIQUE,
+                &path,
+                format!("Duplicate value: {name:?}"),
+            ));
         } else if kind == ContainerKind::Init {
             if name.len() > 63 {
                 found.push(Violation::at(
@@ -125,19 +151,32 @@ fn check_probes_and_lifecycle(container: &Container, path: &FieldPath, found: &m
         if sidecar {
             check_probe(probe, &probe_path, success_must_be_one, found);
         } else {
-            found.push(Violation::at(PROBES_AND_LIFECYCLE, &probe_path, SIDECAR_ONLY));
+            found.push(Violation::at(
+                PROBES_AND_LIFECYCLE,
+                &probe_path,
+                SIDECAR_ONLY,
+            ));
         }
     }
     if let Some(lifecycle) = &container.lifecycle {
         if sidecar {
             check_lifecycle(lifecycle, &path.field("lifecycle"), found);
         } else {
-            found.push(Violation::at(PROBES_AND_LIFECYCLE, &path.field("lifecycle"), SIDECAR_ONLY));
+            found.push(Violation::at(
+                PROBES_AND_LIFECYCLE,
+                &path.field("lifecycle"),
+                SIDECAR_ONLY,
+            ));
         }
     }
 }
 
-fn check_probe(probe: &Probe, path: &FieldPath, success_must_be_one: bool, found: &mut Vec<Violation>) {
+fn check_probe(
+    probe: &Probe,
+    path: &FieldPath,
+    success_must_be_one: bool,
+    found: &mut Vec<Violation>,
+) {
     let handlers = [
         ("exec", probe.exec.is_some()),
         ("httpGet", probe.http_get.is_some()),
@@ -161,7 +200,10 @@ fn check_probe(probe: &Probe, path: &FieldPath, success_must_be_one: bool, found
             ));
         }
     }
-    if let Some(threshold) = probe.success_threshold.filter(|t| success_must_be_one && *t != 1 && *t >= 0) {
+    if let Some(threshold) = probe
+        .success_threshold
+        .filter(|t| success_must_be_one && *t != 1 && *t >= 0)
+    {
         found.push(Violation::at(
             PROBES_AND_LIFECYCLE,
             &path.field("successThreshold"),
@@ -171,7 +213,10 @@ fn check_probe(probe: &Probe, path: &FieldPath, success_must_be_one: bool, found
 }
 
 fn check_lifecycle(lifecycle: &Lifecycle, path: &FieldPath, found: &mut Vec<Violation>) {
-    let hooks = [("postStart", lifecycle.post_start.as_ref()), ("preStop", lifecycle.pre_stop.as_ref())];
+    let hooks = [
+        ("postStart", lifecycle.post_start.as_ref()),
+        ("preStop", lifecycle.pre_stop.as_ref()),
+    ];
     for (field, handler) in hooks {
         let Some(handler) = handler else { continue };
         let handlers = handler_kinds(handler);
@@ -189,7 +234,10 @@ fn handler_kinds(handler: &LifecycleHandler) -> [(&'static str, bool); 4] {
 }
 
 fn check_handlers(handlers: &[(&'static str, bool)], path: &FieldPath, found: &mut Vec<Violation>) {
-    let mut set = handlers.iter().filter(|(_, present)| *present).map(|(name, _)| *name);
+    let mut set = handlers
+        .iter()
+        .filter(|(_, present)| *present)
+        .map(|(name, _)| *name);
     match (set.next(), set.next()) {
         (None, _) => found.push(Violation::at(
             PROBES_AND_LIFECYCLE,
@@ -206,7 +254,11 @@ fn check_handlers(handlers: &[(&'static str, bool)], path: &FieldPath, found: &m
 }
 
 fn check_restart_policy(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
-    if let Some(policy) = container.restart_policy.as_deref().filter(|p| *p != "Always") {
+    if let Some(policy) = container
+        .restart_policy
+        .as_deref()
+        .filter(|p| *p != "Always")
+    {
         found.push(Violation::at(
             RESTART_POLICY,
             &path.field("restartPolicy"),
@@ -221,45 +273,73 @@ fn check_ports(container: &Container, path: &FieldPath, found: &mut Vec<Violatio
         let path = path.field("ports").index(index);
         if let Some(name) = port.name.as_deref().filter(|n| !n.is_empty()) {
             for message in port_name_errors(name) {
-                found.push(Violation::at(PORTS, &path.field("name"), format!("Invalid value: {name:?}: {message}")));
+                found.push(Violation::at(
+                    PORTS,
+                    &path.field("name"),
+                    format!("Invalid value: {name:?}: {message}"),
+                ));
             }
             if !names.insert(name) {
-                found.push(Violation::at(PORTS, &path.field("name"), format!("Duplicate value: {name:?}")));
+                found.push(Violation::at(
+                    PORTS,
+                    &path.field("name"),
+                    format!("Duplicate value: {name:?}"),
+                ));
             }
         }
         if port.container_port == 0 {
-            found.push(Violation::at(PORTS, &path.field("containerPort"), "Required value"));
+            found.push(Violation::at(
+                PORTS,
+                &path.field("containerPort"),
+                "Required value",
+            ));
         } else if !(1..=65535).contains(&port.container_port) {
             found.push(Violation::at(
                 PORTS,
                 &path.field("containerPort"),
-                format!("Invalid value: {}: must be between 1 and 65535, inclusive", port.container_port),
+                format!(
+                    "Invalid value: {}: must be between 1 and 65535, inclusive",
+                    port.container_port
+                ),
             ));
         }
-        if let Some(host_port) = port.host_port.filter(|p| *p != 0 && !(1..=65535).contains(p)) {
+        if let Some(host_port) = port
+            .host_port
+            .filter(|p| *p != 0 && !(1..=65535).contains(p))
+        {
             found.push(Violation::at(
                 PORTS,
                 &path.field("hostPort"),
                 format!("Invalid value: {host_port}: must be between 1 and 65535, inclusive"),
             ));
         }
-        if let Some(protocol) = port.protocol.as_deref().filter(|p| !["TCP", "UDP", "SCTP"].contains(p)) {
+        if let Some(protocol) = port
+            .protocol
+            .as_deref()
+            .filter(|p| !["TCP", "UDP", "SCTP"].contains(p))
+        {
             found.push(Violation::at(
                 PORTS,
                 &path.field("protocol"),
-                format!("Unsupported value: {protocol:?}: supported values: \"SCTP\", \"TCP\", \"UDP\""),
+                format!(
+                    "Unsupported value: {protocol:?}: supported values: \"SCTP\", \"TCP\", \"UDP\""
+                ),
             ));
         }
     }
 }
 
 fn check_resources(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
-    let Some(resources) = &container.resources else { return };
+    let Some(resources) = &container.resources else {
+        return;
+    };
     let path = path.field("resources");
     let requests = parse_quantities(&path.field("requests"), resources.requests.as_ref(), found);
     let limits = parse_quantities(&path.field("limits"), resources.limits.as_ref(), found);
     for (name, text, request) in requests {
-        let exceeded = limits.iter().find(|(limit_name, _, limit)| *limit_name == name && request > *limit);
+        let exceeded = limits
+            .iter()
+            .find(|(limit_name, _, limit)| *limit_name == name && request > *limit);
         if let Some((_, limit_text, _)) = exceeded {
             found.push(Violation::at(
                 RESOURCES,
@@ -286,23 +366,44 @@ fn parse_quantities<'a>(
                 format!("Invalid value: {text:?}: must be greater than or equal to 0"),
             )),
             Ok(value) => values.push((name.as_str(), text, value)),
-            Err(error) => found.push(Violation::at(RESOURCES, &path.key(name), format!("Invalid value: {text:?}: {error}"))),
+            Err(error) => found.push(Violation::at(
+                RESOURCES,
+                &path.key(name),
+                format!("Invalid value: {text:?}: {error}"),
+            )),
         }
     }
     values
 }
 
-fn check_volume_mounts(container: &Container, path: &FieldPath, volumes: &HashSet<&str>, found: &mut Vec<Violation>) {
+fn check_volume_mounts(
+    container: &Container,
+    path: &FieldPath,
+    volumes: &HashSet<&str>,
+    found: &mut Vec<Violation>,
+) {
     let mut mount_paths = HashSet::new();
     for (index, mount) in container.volume_mounts.iter().flatten().enumerate() {
         let path = path.field("volumeMounts").index(index);
         if mount.name.is_empty() {
-            found.push(Violation::at(VOLUME_MOUNTS, &path.field("name"), "Required value"));
+            found.push(Violation::at(
+                VOLUME_MOUNTS,
+                &path.field("name"),
+                "Required value",
+            ));
         } else if !volumes.contains(mount.name.as_str()) {
-            found.push(Violation::at(VOLUME_MOUNTS, &path.field("name"), format!("Not found: {:?}", mount.name)));
+            found.push(Violation::at(
+                VOLUME_MOUNTS,
+                &path.field("name"),
+                format!("Not found: {:?}", mount.name),
+            ));
         }
         if mount.mount_path.is_empty() {
-            found.push(Violation::at(VOLUME_MOUNTS, &path.field("mountPath"), "Required value"));
+            found.push(Violation::at(
+                VOLUME_MOUNTS,
+                &path.field("mountPath"),
+                "Required value",
+            ));
         } else if !mount_paths.insert(mount.mount_path.as_str()) {
             found.push(Violation::at(
                 VOLUME_MOUNTS,
@@ -318,7 +419,11 @@ fn check_env(container: &Container, path: &FieldPath, found: &mut Vec<Violation>
         let path = path.field("env").index(index).field("name");
         if var.name.is_empty() {
             found.push(Violation::at(ENV_NAMES, &path, "Required value"));
-        } else if !var.name.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'=') {
+        } else if !var
+            .name
+            .bytes()
+            .all(|b| (b' '..=b'~').contains(&b) && b != b'=')
+        {
             found.push(Violation::at(
                 ENV_NAMES,
                 &path,

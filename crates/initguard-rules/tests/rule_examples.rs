@@ -1,6 +1,8 @@
 //! Every documented rule fires on its failing examples, in Pod and workload form, at paths under
 //! the workload's pod-spec prefix, and stays quiet on its passing example.
 
+#![allow(clippy::unwrap_used)]
+
 use initguard_core::{Outcome, Request, WorkloadKind};
 use initguard_rules::{RULES, RuleDoc, builtin};
 use serde::Deserialize;
@@ -24,8 +26,16 @@ fn evaluate(rule: &RuleDoc, object: Value) -> Outcome {
 
 /// Messages of the rule: its violations, and warnings that start with its id.
 fn findings(rule: &RuleDoc, outcome: &Outcome) -> Vec<String> {
-    let violations = outcome.violations.iter().filter(|v| v.rule == rule.id).map(ToString::to_string);
-    let warnings = outcome.warnings.iter().filter_map(|w| w.strip_prefix(rule.id)).map(|w| w.trim().to_owned());
+    let violations = outcome
+        .violations
+        .iter()
+        .filter(|v| v.rule == rule.id)
+        .map(ToString::to_string);
+    let warnings = outcome
+        .warnings
+        .iter()
+        .filter_map(|w| w.strip_prefix(rule.id))
+        .map(|w| w.trim().to_owned());
     violations.chain(warnings).collect()
 }
 
@@ -37,15 +47,30 @@ fn every_rule_has_examples_that_fail_and_pass() {
         assert_eq!(docs.len(), 3, "{}: examples are fail, fail, pass", rule.id);
         for failing in &docs[..2] {
             let kind = failing["kind"].as_str().unwrap();
-            let prefix = WorkloadKind::from_kind(kind).unwrap().spec_path().to_string();
+            let prefix = WorkloadKind::from_kind(kind)
+                .unwrap()
+                .spec_path()
+                .to_string();
             let found = findings(rule, &evaluate(rule, failing.clone()));
-            assert!(!found.is_empty(), "{} does not fire on its failing {kind}", rule.id);
+            assert!(
+                !found.is_empty(),
+                "{} does not fire on its failing {kind}",
+                rule.id
+            );
             for message in found {
-                assert!(message.starts_with(&format!("{prefix}.")), "{}: {message:?} is not under {prefix}", rule.id);
+                assert!(
+                    message.starts_with(&format!("{prefix}.")),
+                    "{}: {message:?} is not under {prefix}",
+                    rule.id
+                );
             }
         }
         let found = findings(rule, &evaluate(rule, docs[2].clone()));
-        assert!(found.is_empty(), "{} fires on its passing example: {found:?}", rule.id);
+        assert!(
+            found.is_empty(),
+            "{} fires on its passing example: {found:?}",
+            rule.id
+        );
     }
 }
 
@@ -56,6 +81,10 @@ fn ids_are_unique_and_policies_exist() {
     ids.dedup();
     assert_eq!(ids.len(), RULES.len());
     for rule in RULES {
-        assert!(initguard_rules::BUILTINS.contains(&rule.policy), "{}", rule.id);
+        assert!(
+            initguard_rules::BUILTINS.contains(&rule.policy),
+            "{}",
+            rule.id
+        );
     }
 }

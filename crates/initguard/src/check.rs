@@ -1,0 +1,330 @@
+//! `initguard check`: the webhook's pipeline over manifests, as the apiserver would call the
+//! mutating and then the validating webhook on a CREATE of each object.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use initguard_core::{FailurePolicy, Mode, Phase, Pipeline, Request, Review, WorkloadKind};
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::input::{self, Document, InputError, Source};
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Denies the object.
+    Error,
+    /// Reported to the user, allowed.
+    Warning,
+    /// Recorded only (audit mode).
+    Info,
+}
+
+/// One thing a policy said about an object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub policy: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    pub severity: Severity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Allowed,
+    Denied,
+    Skipped,
+}
+
+/// The result for one object.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectReport {
+    pub source: String,
+    pub document: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<usize>,
+    pub line: usize,
+    pub kind: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub verdict: Verdict,
+    /// 403 for violations, 500 for a failed policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    /// Why an object was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub findings: Vec<Finding>,
+    /// The RFC 6902 patch the mutating webhook would return.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<json_patch::Patch>,
+    #[serde(skip)]
+    pub mutated: Option<Value>,
+}
+
+impl ObjectReport {
+    pub fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
+    }
+}
+
+/// Everything `check` found.
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    pub summary: Summary,
+    pub objects: Vec<ObjectReport>,
+    #[serde(serialize_with = "serialize_errors")]
+    pub input_errors: Vec<InputError>,
+    #[serde(skip)]
+    pub sources: Vec<Source>,
+    #[serde(skip)]
+    pub documents: Vec<Document>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub objects: usize,
+    pub allowed: usize,
+    pub denied: usize,
+    pub skipped: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    pub input_errors: usize,
+}
+
+fn serialize_errors<S: serde::Serializer>(
+    errors: &[InputError],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(errors.iter().map(ToString::to_string))
+}
+
+/// Reads `inputs` and evaluates every object with `pipeline`, in parallel.
+pub fn check(
+    pipeline: &Pipeline,
+    inputs: &[PathBuf],
+    stdin: &mut dyn std::io::Read,
+) -> CheckReport {
+    let (sources, mut input_errors) = input::read_sources(inputs, stdin);
+    let parsed: Vec<_> = sources
+        .par_iter()
+        .enumerate()
+        .map(|(i, s)| input::parse_source(i, s))
+        .collect();
+    let mut documents = Vec::new();
+    for (docs, error) in parsed {
+        documents.extend(docs);
+        input_errors.extend(error);
+    }
+    let namespaces: BTreeMap<String, BTreeMap<String, String>> = documents
+        .iter()
+        .filter(|d| d.object.get("kind").and_then(Value::as_str) == Some("Namespace"))
+        .filter_map(|d| {
+            let name = d.object.pointer("/metadata/name")?.as_str()?.to_owned();
+            Some((name, initguard_core::matching::namespace_labels(&d.object)))
+        })
+        .collect();
+    let objects: Vec<ObjectReport> = documents
+        .par_iter()
+        .map(|document| evaluate(pipeline, &sources[document.source], document, &namespaces))
+        .collect();
+    let mut summary = Summary {
+        objects: objects.len(),
+        input_errors: input_errors.len(),
+        ..Summary::default()
+    };
+    for object in &objects {
+        match object.verdict {
+            Verdict::Allowed => summary.allowed += 1,
+            Verdict::Denied => summary.denied += 1,
+            Verdict::Skipped => summary.skipped += 1,
+        }
+        summary.errors += object.count(Severity::Error);
+        summary.warnings += object.count(Severity::Warning);
+    }
+    CheckReport {
+        summary,
+        objects,
+        input_errors,
+        sources,
+        documents,
+    }
+}
+
+fn evaluate(
+    pipeline: &Pipeline,
+    source: &Source,
+    document: &Document,
+    namespaces: &BTreeMap<String, BTreeMap<String, String>>,
+) -> ObjectReport {
+    let object = &document.object;
+    let text = |pointer: &str| {
+        object
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let mut report = ObjectReport {
+        source: source.name.clone(),
+        document: document.number,
+        item: document.item,
+        line: document.line,
+        kind: text("/kind").unwrap_or_default(),
+        name: text("/metadata/name").unwrap_or_default(),
+        namespace: text("/metadata/namespace"),
+        verdict: Verdict::Skipped,
+        code: None,
+        reason: None,
+        findings: Vec::new(),
+        patch: None,
+        mutated: None,
+    };
+    let mut request = if report.kind == "AdmissionReview" {
+        match Review::from_value(object.clone()) {
+            Ok(review) => {
+                let request = review.request;
+                report.kind = format!("AdmissionReview({})", request.kind.kind);
+                report.name.clone_from(&request.name);
+                report.namespace.clone_from(&request.namespace);
+                request
+            }
+            Err(error) => {
+                report.verdict = Verdict::Denied;
+                report.code = Some(400);
+                report.findings.push(Finding {
+                    policy: "initguard".to_owned(),
+                    rule: None,
+                    severity: Severity::Error,
+                    path: None,
+                    message: error.to_string(),
+                });
+                return report;
+            }
+        }
+    } else if WorkloadKind::from_kind(&report.kind).is_some() {
+        Request::create(object.clone())
+    } else {
+        report.reason = Some(format!("{} has no pod spec", report.kind));
+        return report;
+    };
+    if let Some(namespace) = &request.namespace {
+        request.namespace_labels = namespaces.get(namespace).cloned();
+    }
+    let decision = pipeline.evaluate(&request, Phase::All);
+    report.verdict = if decision.allowed() {
+        Verdict::Allowed
+    } else {
+        Verdict::Denied
+    };
+    report.code = decision.denial.as_ref().map(|d| d.code);
+    for policy in &decision.reports {
+        match &policy.result {
+            Ok(outcome) => {
+                let severity = match policy.mode {
+                    Mode::Enforce => Severity::Error,
+                    Mode::Warn => Severity::Warning,
+                    Mode::Audit => Severity::Info,
+                };
+                report
+                    .findings
+                    .extend(outcome.violations.iter().map(|v| Finding {
+                        policy: policy.name.clone(),
+                        rule: (!v.rule.is_empty()).then(|| v.rule.to_string()),
+                        severity,
+                        path: v.path.clone(),
+                        message: v.message.clone(),
+                    }));
+                report
+                    .findings
+                    .extend(outcome.warnings.iter().map(|w| Finding {
+                        policy: policy.name.clone(),
+                        rule: None,
+                        severity: Severity::Warning,
+                        path: None,
+                        message: w.clone(),
+                    }));
+            }
+            Err(error) => report.findings.push(Finding {
+                policy: policy.name.clone(),
+                rule: None,
+                severity: match policy.failure_policy {
+                    FailurePolicy::Fail => Severity::Error,
+                    FailurePolicy::Ignore => Severity::Warning,
+                },
+                path: None,
+                message: format!("policy failed: {error}"),
+            }),
+        }
+    }
+    if !decision.patch.0.is_empty() {
+        report.patch = Some(decision.patch);
+        report.mutated = decision.mutated;
+    }
+    report
+}
+
+impl CheckReport {
+    /// 0: all allowed; 1: a denial (or a warning, with `fail_on_warn`); 2: an input error.
+    pub fn exit_code(&self, fail_on_warn: bool) -> u8 {
+        if !self.input_errors.is_empty() {
+            2
+        } else if self.summary.denied > 0 || (fail_on_warn && self.summary.warnings > 0) {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// The objects of every source in their final form, grouped by source, in input order:
+    /// mutated objects replaced, everything else as read.
+    pub fn final_manifests(&self) -> Vec<(&str, Vec<Value>)> {
+        let mut by_source: Vec<(&str, Vec<Value>)> = self
+            .sources
+            .iter()
+            .map(|s| (s.name.as_str(), Vec::new()))
+            .collect();
+        let mut lists: BTreeMap<(usize, usize), usize> = BTreeMap::new();
+        for (document, report) in self.documents.iter().zip(&self.objects) {
+            let object = report
+                .mutated
+                .clone()
+                .unwrap_or_else(|| document.object.clone());
+            let objects = &mut by_source[document.source].1;
+            match document.item {
+                None => objects.push(object),
+                Some(_) => {
+                    // Items of one List go back into one List.
+                    let slot = *lists.entry((document.source, document.number)).or_insert_with(|| {
+                        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "List", "items": []}));
+                        objects.len() - 1
+                    });
+                    if let Some(Value::Array(items)) = objects[slot].get_mut("items") {
+                        items.push(object);
+                    }
+                }
+            }
+        }
+        by_source
+    }
+}
+
+/// Where `--mutated` writes a source: the same file name under `folder`, flattened.
+pub fn mutated_path(folder: &Path, source: &str) -> PathBuf {
+    let name = if source == "-" {
+        "stdin.yaml".to_owned()
+    } else {
+        source.trim_start_matches("./").replace(['/', '\\'], "_")
+    };
+    folder.join(name)
+}
