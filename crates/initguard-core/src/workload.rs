@@ -3,7 +3,6 @@
 
 use k8s_openapi::api::core::v1::{Container, EphemeralContainer, PodSpec, SecurityContext};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::path::FieldPath;
@@ -117,17 +116,11 @@ impl Workload {
             return Ok(None);
         };
         let metadata = match template.get("metadata") {
-            Some(metadata) => ObjectMeta::deserialize(metadata).map_err(|e| WorkloadError {
-                path: kind.metadata_path(),
-                message: e.to_string(),
-            })?,
+            Some(metadata) => typed(metadata, kind.metadata_path())?,
             None => ObjectMeta::default(),
         };
         let spec = match template.get("spec") {
-            Some(spec) => PodSpec::deserialize(spec).map_err(|e| WorkloadError {
-                path: kind.spec_path(),
-                message: e.to_string(),
-            })?,
+            Some(spec) => typed(spec, kind.spec_path())?,
             None => return Ok(None),
         };
         Ok(Some(Self {
@@ -208,6 +201,28 @@ impl Workload {
     pub fn annotation_path(&self, key: &str) -> FieldPath {
         self.kind.metadata_path().field("annotations").key(key)
     }
+}
+
+/// Reads a typed part of the object; an error names the field that does not fit.
+fn typed<T: serde::de::DeserializeOwned>(
+    value: &Value,
+    prefix: FieldPath,
+) -> Result<T, WorkloadError> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let mut path = prefix;
+        for segment in error.path() {
+            path = match segment {
+                serde_path_to_error::Segment::Seq { index } => path.index(*index),
+                serde_path_to_error::Segment::Map { key } => path.field(key),
+                serde_path_to_error::Segment::Enum { .. }
+                | serde_path_to_error::Segment::Unknown => path,
+            };
+        }
+        WorkloadError {
+            path,
+            message: error.into_inner().to_string(),
+        }
+    })
 }
 
 /// The three lists of containers a pod spec holds.

@@ -301,18 +301,20 @@ impl CheckReport {
                 .clone()
                 .unwrap_or_else(|| document.object.clone());
             let objects = &mut by_source[document.source].1;
-            match document.item {
-                None => objects.push(object),
-                Some(_) => {
-                    // Items of one List go back into one List.
-                    let slot = *lists.entry((document.source, document.number)).or_insert_with(|| {
-                        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "List", "items": []}));
-                        objects.len() - 1
-                    });
-                    if let Some(Value::Array(items)) = objects[slot].get_mut("items") {
-                        items.push(object);
-                    }
-                }
+            if document.item.is_none() {
+                objects.push(object);
+                continue;
+            }
+            // Items of one List go back into one List.
+            let slot = *lists
+                .entry((document.source, document.number))
+                .or_insert_with(|| {
+                    objects
+                        .push(serde_json::json!({"apiVersion": "v1", "kind": "List", "items": []}));
+                    objects.len() - 1
+                });
+            if let Some(Value::Array(items)) = objects[slot].get_mut("items") {
+                items.push(object);
             }
         }
         by_source

@@ -38,15 +38,12 @@ pub struct PolicyConfig {
 /// A config that cannot be used, with where the problem is.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{source_name}: {source}")]
+    #[error("cannot read config {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("{source_name}: {error}")]
     Syntax {
         source_name: String,
-        source: serde_yaml_ng::Error,
+        error: serde_yaml_ng::Error,
     },
     #[error("{source_name}: policies[{index}] ({name}): {reason}")]
     Policy {
@@ -60,9 +57,9 @@ pub enum ConfigError {
 impl Config {
     /// Parses config text; `source_name` (a path, or "embedded default") prefixes errors.
     pub fn from_yaml(text: &str, source_name: &str) -> Result<Self, ConfigError> {
-        let config: Self = serde_yaml_ng::from_str(text).map_err(|source| ConfigError::Syntax {
+        let config: Self = serde_yaml_ng::from_str(text).map_err(|error| ConfigError::Syntax {
             source_name: source_name.to_owned(),
-            source,
+            error,
         })?;
         let mut names = HashSet::new();
         for (index, policy) in config.policies.iter().enumerate() {
@@ -94,9 +91,9 @@ impl Config {
             None => Self::from_yaml(DEFAULT_CONFIG, "embedded default config"),
             Some(path) => {
                 let name = path.display().to_string();
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
                     path: name.clone(),
-                    source,
+                    error,
                 })?;
                 Self::from_yaml(&text, &name)
             }

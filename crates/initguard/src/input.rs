@@ -149,7 +149,10 @@ pub fn parse_source(index: usize, source: &Source) -> (Vec<Document>, Option<Inp
         expand_list(index, number, line, value, &mut documents);
         None
     };
-    if source.name.ends_with(".json") || source.text.trim_start().starts_with('{') {
+    let json_file = Path::new(&source.name)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if json_file || source.text.trim_start().starts_with('{') {
         return match serde_json::from_str::<Value>(&source.text) {
             Ok(value) => {
                 let error = push(1, 1, value);

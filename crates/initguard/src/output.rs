@@ -143,15 +143,12 @@ fn junit(report: &CheckReport) -> String {
         if !warnings.is_empty() {
             case.set_system_out(warnings.join("\n"));
         }
-        match suites.iter_mut().find(|s| s.name.as_str() == object.source) {
-            Some(suite) => {
-                suite.add_test_case(case);
-            }
-            None => {
-                let mut suite = TestSuite::new(object.source.clone());
-                suite.add_test_case(case);
-                suites.push(suite);
-            }
+        if let Some(suite) = suites.iter_mut().find(|s| s.name.as_str() == object.source) {
+            suite.add_test_case(case);
+        } else {
+            let mut suite = TestSuite::new(object.source.clone());
+            suite.add_test_case(case);
+            suites.push(suite);
         }
     }
     if !report.input_errors.is_empty() {

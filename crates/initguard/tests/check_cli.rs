@@ -1,0 +1,327 @@
+//! `initguard check` end to end: the real binary over the fixtures in `tests/fixtures`, with
+//! stdout, stderr and the exit code compared to golden files in `tests/golden`.
+//!
+//! Refresh the golden files with `INITGUARD_BLESS=1 cargo test -p initguard --test check_cli`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Runs `initguard ARGS` in the workspace root and renders what a user would see.
+fn run(args: &[&str], stdin: Option<&[u8]>) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_initguard"))
+        .args(args)
+        .current_dir(workspace())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.unwrap_or_default())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let mut rendered = format!(
+        "$ initguard {}\nexit: {}\n",
+        args.join(" "),
+        output.status.code().unwrap_or(-1)
+    );
+    for (name, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        if !bytes.is_empty() {
+            rendered.push_str("--- ");
+            rendered.push_str(name);
+            rendered.push('\n');
+            rendered.push_str(&String::from_utf8_lossy(bytes));
+        }
+    }
+    rendered
+}
+
+/// Compares with `tests/golden/NAME.txt`, or rewrites it when `INITGUARD_BLESS` is set.
+fn golden(name: &str, actual: &str) {
+    let path = workspace().join("tests/golden").join(format!("{name}.txt"));
+    if std::env::var_os("INITGUARD_BLESS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: run with INITGUARD_BLESS=1 to create it",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let diff = similar::TextDiff::from_lines(expected.as_str(), actual);
+        panic!(
+            "{name}: output differs from {} (INITGUARD_BLESS=1 refreshes it):\n{}",
+            path.display(),
+            diff.unified_diff()
+                .context_radius(3)
+                .header("expected", "actual")
+        );
+    }
+}
+
+fn check(name: &str, args: &[&str]) -> String {
+    let mut full = vec!["check"];
+    full.extend_from_slice(args);
+    let rendered = run(&full, None);
+    golden(name, &rendered);
+    rendered
+}
+
+fn stdout_of(rendered: &str) -> &str {
+    let stdout = rendered.split_once("--- stdout\n").unwrap().1;
+    stdout
+        .split_once("--- stderr\n")
+        .map_or(stdout, |(out, _)| out)
+}
+
+#[test]
+fn docs_examples_text() {
+    let out = check("examples-text", &["tests/fixtures/examples"]);
+    assert!(out.contains("exit: 0"), "hygiene warns by default:\n{out}");
+    assert!(
+        out.contains("IG-H005 spec.initContainers[0].command: the `until` loop has no retry bound"),
+        "{out}"
+    );
+}
+
+#[test]
+fn docs_examples_json() {
+    let out = check("examples-json", &["tests/fixtures/examples", "-o", "json"]);
+    let json: serde_json::Value = serde_json::from_str(stdout_of(&out)).unwrap();
+    assert_eq!(json["summary"]["objects"], 4);
+    assert_eq!(json["summary"]["denied"], 0);
+}
+
+#[test]
+fn every_rule_fixture_text_and_json() {
+    let out = check("rules-text", &["tests/fixtures/rules"]);
+    assert!(out.contains("exit: 1"), "validity fixtures are denied");
+    for id in [
+        "IG-V001", "IG-V004", "IG-V009", "IG-H001", "IG-H005", "IG-H009",
+    ] {
+        assert!(out.contains(id), "{id} missing");
+    }
+    assert!(out.contains(
+        "error   IG-V004 spec.initContainers[0].livenessProbe: Forbidden: may not be set for init containers without restartPolicy=Always"
+    ));
+    check("rules-json", &["tests/fixtures/rules", "-o", "json"]);
+}
+
+#[test]
+fn junit_and_sarif() {
+    let junit = check(
+        "examples-junit",
+        &[
+            "tests/fixtures/examples",
+            "tests/fixtures/rules/IG-V004.yaml",
+            "-o",
+            "junit",
+        ],
+    );
+    assert!(junit.contains("<failure"), "{junit}");
+    let sarif = check(
+        "rules-sarif",
+        &["tests/fixtures/rules/IG-V004.yaml", "-o", "sarif"],
+    );
+    let json: serde_json::Value = serde_json::from_str(stdout_of(&sarif)).unwrap();
+    assert_eq!(json["version"], "2.1.0");
+    assert!(
+        json["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["ruleId"] == "IG-V004")
+    );
+}
+
+#[test]
+fn fail_on_warn_turns_warnings_into_exit_1() {
+    let out = run(
+        &[
+            "check",
+            "tests/fixtures/examples/nginx-init-wget.yaml",
+            "--fail-on-warn",
+        ],
+        None,
+    );
+    assert!(out.contains("exit: 1"), "{out}");
+    let out = run(
+        &["check", "tests/fixtures/examples/nginx-init-wget.yaml"],
+        None,
+    );
+    assert!(out.contains("exit: 0"), "{out}");
+}
+
+#[test]
+fn strict_config_namespace_selectors_and_audit() {
+    let out = check(
+        "strict-namespaces",
+        &[
+            "-c",
+            "tests/fixtures/config/strict.yaml",
+            "tests/fixtures/misc/namespaces.yaml",
+        ],
+    );
+    assert!(
+        out.contains("DENY Deployment shop/checkout"),
+        "prod namespace is enforced:\n{out}"
+    );
+    assert!(
+        out.contains("PASS Deployment staging/checkout"),
+        "staging is not:\n{out}"
+    );
+}
+
+#[test]
+fn lists_reviews_and_skipped_kinds() {
+    let out = check(
+        "misc-text",
+        &[
+            "tests/fixtures/misc/list.yaml",
+            "tests/fixtures/misc/admission-review.json",
+        ],
+    );
+    assert!(out.contains("SKIP Service listed-svc"), "{out}");
+    assert!(
+        out.contains("DENY AdmissionReview(Deployment) team-a/api"),
+        "{out}"
+    );
+}
+
+#[test]
+fn stdin_input() {
+    let manifest = std::fs::read(workspace().join("tests/fixtures/rules/IG-V002.yaml")).unwrap();
+    let rendered = run(&["check", "-", "-o", "json"], Some(&manifest));
+    golden("stdin-json", &rendered);
+    assert!(rendered.contains("\"source\": \"-\""));
+}
+
+#[test]
+fn bad_inputs_are_located_and_nothing_else_is_lost() {
+    let out = check(
+        "bad-inputs",
+        &[
+            "tests/fixtures/bad",
+            "tests/fixtures/examples/webapl-probes.yaml",
+            "no/such/file.yaml",
+        ],
+    );
+    assert!(out.contains("exit: 2"), "{out}");
+    assert!(
+        out.contains("tests/fixtures/bad/broken.yaml: document 2: invalid YAML"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tests/fixtures/bad/broken.json: invalid JSON"),
+        "{out}"
+    );
+    assert!(
+        out.contains("PASS Pod default/first-is-fine") || out.contains("PASS Pod first-is-fine"),
+        "documents before the error are kept:\n{out}"
+    );
+    assert!(
+        out.contains("PASS Pod webapl"),
+        "other files are still checked:\n{out}"
+    );
+    assert!(
+        out.contains("no/such/file.yaml: No such file or directory"),
+        "{out}"
+    );
+}
+
+#[test]
+fn config_errors_exit_2_with_the_key() {
+    let out = check(
+        "config-unknown-key",
+        &[
+            "-c",
+            "tests/fixtures/config/unknown-key.yaml",
+            "tests/fixtures/examples",
+        ],
+    );
+    assert!(
+        out.contains("exit: 2") && out.contains("unknown field `enforce`"),
+        "{out}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = run(&["check"], None);
+    assert!(out.contains("exit: 2"), "{out}");
+    let out = run(&["check", "-o", "xml", "x.yaml"], None);
+    assert!(
+        out.contains("exit: 2") && out.contains("invalid value 'xml'"),
+        "{out}"
+    );
+}
+
+#[test]
+fn mutated_manifests_keep_every_document() {
+    let out = run(
+        &[
+            "check",
+            "tests/fixtures/misc/list.yaml",
+            "tests/fixtures/misc/namespaces.yaml",
+            "--mutated",
+            "-",
+        ],
+        None,
+    );
+    golden("mutated-stdout", &out);
+    let stream = stdout_of(&out);
+    assert_eq!(
+        stream.matches("---\n").count(),
+        5,
+        "one List and four documents:\n{stream}"
+    );
+
+    let folder = std::env::temp_dir().join(format!("initguard-mutated-{}", std::process::id()));
+    let out = run(
+        &[
+            "check",
+            "tests/fixtures/misc/list.yaml",
+            "--mutated",
+            folder.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.contains("exit: 1"), "{out}");
+    let written = std::fs::read_to_string(folder.join("tests_fixtures_misc_list.yaml")).unwrap();
+    assert!(
+        written.contains("kind: List") && written.contains("listed-svc"),
+        "{written}"
+    );
+    std::fs::remove_dir_all(folder).unwrap();
+}
+
+#[test]
+fn rules_command_lists_and_shows() {
+    let out = run(&["rules"], None);
+    golden("rules-list", &out);
+    let out = run(&["rules", "ig-v004"], None);
+    assert!(
+        out.contains("IG-V004 (init-container-validity)") && out.contains("livenessProbe"),
+        "{out}"
+    );
+    let out = run(&["rules", "IG-X999"], None);
+    assert!(
+        out.contains("exit: 2") && out.contains("no rule \"IG-X999\""),
+        "{out}"
+    );
+}
