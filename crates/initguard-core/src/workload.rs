@@ -360,7 +360,7 @@ mod tests {
         assert!(
             error
                 .to_string()
-                .starts_with("spec.template.spec: invalid type"),
+                .starts_with("spec.template.spec.containers: invalid type"),
             "{error}"
         );
     }

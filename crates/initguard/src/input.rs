@@ -3,6 +3,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -167,13 +168,38 @@ pub fn parse_source(index: usize, source: &Source) -> (Vec<Document>, Option<Inp
             ),
         };
     }
-    let starts = document_lines(&source.text);
+    // Documents are parsed in parallel; the serial stream parser, which knows absolute
+    // positions, runs only when that fails, to report the syntax error exactly.
+    let chunks = split_documents(&source.text);
+    if let Some(chunks) = &chunks {
+        let parsed: Option<Vec<Value>> = chunks
+            .par_iter()
+            .map(|(_, text)| {
+                if has_content(text) {
+                    serde_yaml_ng::from_str(text).ok()
+                } else {
+                    Some(Value::Null)
+                }
+            })
+            .collect();
+        if let Some(values) = parsed {
+            for (position, ((line, _), value)) in chunks.iter().zip(values).enumerate() {
+                if let Some(error) = push(position + 1, *line, value) {
+                    return (documents, Some(error));
+                }
+            }
+            return (documents, None);
+        }
+    }
+    let lines: Vec<usize> = chunks
+        .map(|c| c.iter().map(|(line, _)| *line).collect())
+        .unwrap_or_default();
     for (position, document) in serde_yaml_ng::Deserializer::from_str(&source.text).enumerate() {
         let number = position + 1;
-        let line = starts.get(position).copied().unwrap_or(1);
         match Value::deserialize(document) {
             Ok(value) => {
-                if let Some(error) = push(number, line, value) {
+                if let Some(error) = push(number, lines.get(position).copied().unwrap_or(1), value)
+                {
                     return (documents, Some(error));
                 }
             }
@@ -227,25 +253,55 @@ fn expand_list(
     }
 }
 
-/// The first line of each document of a YAML stream: after each `---` marker, and the first
-/// line with content for a stream that does not open with one.
-fn document_lines(text: &str) -> Vec<usize> {
-    let mut starts = Vec::new();
-    let mut seen_content = false;
-    for (number, line) in text.lines().enumerate() {
-        let number = number + 1;
-        if line == "---" || line.starts_with("--- ") {
-            starts.push(number + 1);
-            seen_content = true;
-            continue;
+fn has_content(chunk: &str) -> bool {
+    chunk.lines().any(|l| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#')
+    })
+}
+
+/// Splits a YAML stream at its `---` markers into (first line, text) per document, as the
+/// YAML parser would count them; `None` for streams this split cannot mirror exactly (content
+/// on a marker line, directives, `...` ends), which are then parsed as one stream.
+fn split_documents(text: &str) -> Option<Vec<(usize, &str)>> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut start_line = 1;
+    let mut offset = 0;
+    let mut after_marker = false;
+    let first_content_line = |chunk: &str, from: usize| {
+        chunk
+            .lines()
+            .position(|l| {
+                let t = l.trim();
+                !t.is_empty() && !t.starts_with('#')
+            })
+            .map_or(from, |i| from + i)
+    };
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        if bare.starts_with('%') || bare == "..." {
+            return None;
         }
-        let trimmed = line.trim();
-        if !seen_content && !trimmed.is_empty() && !trimmed.starts_with('#') {
-            starts.push(number);
-            seen_content = true;
+        if bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t") {
+            if !bare[3..].trim().is_empty() && !bare[3..].trim().starts_with('#') {
+                return None;
+            }
+            let chunk = &text[start..offset];
+            if after_marker || has_content(chunk) {
+                chunks.push((first_content_line(chunk, start_line), chunk));
+            }
+            start = offset + line.len();
+            start_line = index + 2;
+            after_marker = true;
         }
+        offset += line.len();
     }
-    starts
+    let chunk = &text[start..];
+    if after_marker || has_content(chunk) {
+        chunks.push((first_content_line(chunk, start_line), chunk));
+    }
+    Some(chunks)
 }
 
 #[cfg(test)]
@@ -278,7 +334,7 @@ mod tests {
                 )
             })
             .collect();
-        assert_eq!(found, [(1, 2, "a"), (3, 7, "b")]);
+        assert_eq!(found, [(1, 2, "a"), (3, 8, "b")]);
     }
 
     #[test]
