@@ -3,13 +3,15 @@
 //! Violations carry these paths so a user sees exactly what kube-apiserver would print, and
 //! mutating policies convert them to RFC 6901 JSON pointers for patches.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// One step of a [`FieldPath`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Segment {
-    /// A named field of an object: `.image`.
-    Field(String),
+    /// A named field of an object: `.image`. Names from code are borrowed, so extending a
+    /// path copies no strings.
+    Field(Cow<'static, str>),
     /// A position in a list: `[1]`.
     Index(usize),
     /// A key of a map: `[initguard.dev/inject]`.
@@ -37,18 +39,18 @@ impl FieldPath {
     }
 
     /// A path built from dotted field names, as used for the fixed prefixes of workload kinds.
-    pub fn from_fields(fields: &[&str]) -> Self {
+    pub fn from_fields(fields: &[&'static str]) -> Self {
         Self {
             segments: fields
                 .iter()
-                .map(|f| Segment::Field((*f).to_owned()))
+                .map(|f| Segment::Field(Cow::Borrowed(f)))
                 .collect(),
         }
     }
 
     #[must_use]
-    pub fn field(&self, name: &str) -> Self {
-        self.with(Segment::Field(name.to_owned()))
+    pub fn field(&self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.with(Segment::Field(name.into()))
     }
 
     #[must_use]
@@ -82,9 +84,10 @@ impl FieldPath {
         for segment in &self.segments {
             pointer.push('/');
             match segment {
-                Segment::Field(name) | Segment::Key(name) => {
-                    pointer.push_str(&name.replace('~', "~0").replace('/', "~1"));
+                Segment::Field(name) => {
+                    pointer.push_str(&name.replace('~', "~0").replace('/', "~1"))
                 }
+                Segment::Key(key) => pointer.push_str(&key.replace('~', "~0").replace('/', "~1")),
                 Segment::Index(index) => pointer.push_str(&index.to_string()),
             }
         }
@@ -125,7 +128,7 @@ impl FieldPath {
             if end == 0 {
                 return Err(error("empty field name"));
             }
-            segments.push(Segment::Field(rest[..end].to_owned()));
+            segments.push(Segment::Field(Cow::Owned(rest[..end].to_owned())));
             rest = &rest[end..];
             expect_field = false;
         }
@@ -187,7 +190,7 @@ mod tests {
 
     fn segment() -> impl Strategy<Value = Segment> {
         prop_oneof![
-            "[a-zA-Z][a-zA-Z0-9_-]{0,12}".prop_map(Segment::Field),
+            "[a-zA-Z][a-zA-Z0-9_-]{0,12}".prop_map(|f| Segment::Field(Cow::Owned(f))),
             (0usize..10_000).prop_map(Segment::Index),
             // Map keys may hold anything but ']' and must not look like an index.
             "[a-z./~_-][a-zA-Z0-9./~_ -]{0,20}".prop_map(Segment::Key),
@@ -200,7 +203,7 @@ mod tests {
             first in "[a-zA-Z][a-zA-Z0-9]{0,8}",
             rest in proptest::collection::vec(segment(), 0..8),
         ) {
-            let mut segments = vec![Segment::Field(first)];
+            let mut segments = vec![Segment::Field(Cow::Owned(first))];
             segments.extend(rest);
             let path = FieldPath { segments };
             let parsed = FieldPath::parse(&path.to_string()).expect("rendered path parses");

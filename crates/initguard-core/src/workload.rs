@@ -213,7 +213,7 @@ fn typed<T: serde::de::DeserializeOwned>(
         for segment in error.path() {
             path = match segment {
                 serde_path_to_error::Segment::Seq { index } => path.index(*index),
-                serde_path_to_error::Segment::Map { key } => path.field(key),
+                serde_path_to_error::Segment::Map { key } => path.field(key.clone()),
                 serde_path_to_error::Segment::Enum { .. }
                 | serde_path_to_error::Segment::Unknown => path,
             };

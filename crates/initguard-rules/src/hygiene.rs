@@ -163,19 +163,19 @@ impl InitContainerHygiene {
         let Some(image) = container.image.as_deref().filter(|i| !i.is_empty()) else {
             return;
         };
-        let path = path.field("image");
+        let path = || path.field("image");
         let reference = ImageRef::parse(image);
         let s = &self.settings;
         if s.pinned_images && reference.digest.is_none() {
             match reference.tag {
                 None => found.push(Violation::at(
                     IMAGE_PINNED,
-                    &path,
+                    &path(),
                     format!("image {image:?} has no tag: pin a version tag or a digest"),
                 )),
                 Some("latest") => found.push(Violation::at(
                     IMAGE_PINNED,
-                    &path,
+                    &path(),
                     format!("image {image:?} uses the floating tag \"latest\": pin a version tag or a digest"),
                 )),
                 Some(_) => {}
@@ -184,7 +184,7 @@ impl InitContainerHygiene {
         if s.require_digest && reference.digest.is_none() {
             found.push(Violation::at(
                 IMAGE_DIGEST,
-                &path,
+                &path(),
                 format!(
                     "image {image:?} is not pinned by digest: use {}@sha256:<digest>",
                     reference.repository
@@ -196,7 +196,7 @@ impl InitContainerHygiene {
         {
             found.push(Violation::at(
                 IMAGE_REGISTRY,
-                &path,
+                &path(),
                 format!(
                     "image {image:?} ({}) is not from an allowed registry: {}",
                     reference.full_repository(),
@@ -334,18 +334,18 @@ fn check_security_context(
     found: &mut Vec<Violation>,
 ) {
     let context = container.security_context.as_ref();
-    let path = path.field("securityContext");
+    let path = || path.field("securityContext");
     if context.and_then(|c| c.privileged) == Some(true) {
         found.push(Violation::at(
             SECURITY_CONTEXT,
-            &path.field("privileged"),
+            &path().field("privileged"),
             "Invalid value: true: init containers must not run privileged",
         ));
     }
     if context.and_then(|c| c.allow_privilege_escalation) != Some(false) {
         found.push(Violation::at(
             SECURITY_CONTEXT,
-            &path.field("allowPrivilegeEscalation"),
+            &path().field("allowPrivilegeEscalation"),
             "Required value: must be false",
         ));
     }
@@ -355,7 +355,7 @@ fn check_security_context(
     if non_root != Some(true) {
         found.push(Violation::at(
             SECURITY_CONTEXT,
-            &path.field("runAsNonRoot"),
+            &path().field("runAsNonRoot"),
             "Required value: must be true, here or in the pod's securityContext",
         ));
     }
@@ -366,7 +366,7 @@ fn check_security_context(
     if !drops_all {
         found.push(Violation::at(
             SECURITY_CONTEXT,
-            &path.field("capabilities").field("drop"),
+            &path().field("capabilities").field("drop"),
             "Required value: must include \"ALL\"",
         ));
     }

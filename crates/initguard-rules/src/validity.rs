@@ -93,31 +93,31 @@ fn check_names(workload: &Workload, found: &mut Vec<Violation>) {
         let slot = kind as usize;
         let index = positions[slot];
         positions[slot] += 1;
-        let path = workload.container_path(kind, index).field("name");
+        let path = || workload.container_path(kind, index).field("name");
         if name.is_empty() {
             if kind == ContainerKind::Init {
-                found.push(Violation::at(NAME_FORMAT, &path, "Required value"));
+                found.push(Violation::at(NAME_FORMAT, &path(), "Required value"));
             }
             continue;
         }
         if !seen.insert(name) {
             found.push(Violation::at(
                 NAME_UNIQUE,
-                &path,
+                &path(),
                 format!("Duplicate value: {name:?}"),
             ));
         } else if kind == ContainerKind::Init {
             if name.len() > 63 {
                 found.push(Violation::at(
                     NAME_FORMAT,
-                    &path,
+                    &path(),
                     format!("Invalid value: {name:?}: must be no more than 63 characters"),
                 ));
             }
             if !is_dns1123_label(name) {
                 found.push(Violation::at(
                     NAME_FORMAT,
-                    &path,
+                    &path(),
                     format!("Invalid value: {name:?}: {DNS1123_LABEL_MESSAGE}"),
                 ));
             }
@@ -126,12 +126,12 @@ fn check_names(workload: &Workload, found: &mut Vec<Violation>) {
 }
 
 fn check_image(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
-    let path = path.field("image");
+    let path = || path.field("image");
     match container.image.as_deref() {
-        None | Some("") => found.push(Violation::at(IMAGE_REQUIRED, &path, "Required value")),
+        None | Some("") => found.push(Violation::at(IMAGE_REQUIRED, &path(), "Required value")),
         Some(image) if image.trim() != image => found.push(Violation::at(
             IMAGE_REQUIRED,
-            &path,
+            &path(),
             format!("Invalid value: {image:?}: must not have leading or trailing whitespace"),
         )),
         Some(_) => {}
@@ -270,19 +270,19 @@ fn check_restart_policy(container: &Container, path: &FieldPath, found: &mut Vec
 fn check_ports(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
     let mut names = HashSet::new();
     for (index, port) in container.ports.iter().flatten().enumerate() {
-        let path = path.field("ports").index(index);
+        let path = || path.field("ports").index(index);
         if let Some(name) = port.name.as_deref().filter(|n| !n.is_empty()) {
             for message in port_name_errors(name) {
                 found.push(Violation::at(
                     PORTS,
-                    &path.field("name"),
+                    &path().field("name"),
                     format!("Invalid value: {name:?}: {message}"),
                 ));
             }
             if !names.insert(name) {
                 found.push(Violation::at(
                     PORTS,
-                    &path.field("name"),
+                    &path().field("name"),
                     format!("Duplicate value: {name:?}"),
                 ));
             }
@@ -290,13 +290,13 @@ fn check_ports(container: &Container, path: &FieldPath, found: &mut Vec<Violatio
         if port.container_port == 0 {
             found.push(Violation::at(
                 PORTS,
-                &path.field("containerPort"),
+                &path().field("containerPort"),
                 "Required value",
             ));
         } else if !(1..=65535).contains(&port.container_port) {
             found.push(Violation::at(
                 PORTS,
-                &path.field("containerPort"),
+                &path().field("containerPort"),
                 format!(
                     "Invalid value: {}: must be between 1 and 65535, inclusive",
                     port.container_port
@@ -309,7 +309,7 @@ fn check_ports(container: &Container, path: &FieldPath, found: &mut Vec<Violatio
         {
             found.push(Violation::at(
                 PORTS,
-                &path.field("hostPort"),
+                &path().field("hostPort"),
                 format!("Invalid value: {host_port}: must be between 1 and 65535, inclusive"),
             ));
         }
@@ -320,7 +320,7 @@ fn check_ports(container: &Container, path: &FieldPath, found: &mut Vec<Violatio
         {
             found.push(Violation::at(
                 PORTS,
-                &path.field("protocol"),
+                &path().field("protocol"),
                 format!(
                     "Unsupported value: {protocol:?}: supported values: \"SCTP\", \"TCP\", \"UDP\""
                 ),
@@ -384,30 +384,30 @@ fn check_volume_mounts(
 ) {
     let mut mount_paths = HashSet::new();
     for (index, mount) in container.volume_mounts.iter().flatten().enumerate() {
-        let path = path.field("volumeMounts").index(index);
+        let path = || path.field("volumeMounts").index(index);
         if mount.name.is_empty() {
             found.push(Violation::at(
                 VOLUME_MOUNTS,
-                &path.field("name"),
+                &path().field("name"),
                 "Required value",
             ));
         } else if !volumes.contains(mount.name.as_str()) {
             found.push(Violation::at(
                 VOLUME_MOUNTS,
-                &path.field("name"),
+                &path().field("name"),
                 format!("Not found: {:?}", mount.name),
             ));
         }
         if mount.mount_path.is_empty() {
             found.push(Violation::at(
                 VOLUME_MOUNTS,
-                &path.field("mountPath"),
+                &path().field("mountPath"),
                 "Required value",
             ));
         } else if !mount_paths.insert(mount.mount_path.as_str()) {
             found.push(Violation::at(
                 VOLUME_MOUNTS,
-                &path.field("mountPath"),
+                &path().field("mountPath"),
                 format!("Invalid value: {:?}: must be unique", mount.mount_path),
             ));
         }
@@ -416,9 +416,9 @@ fn check_volume_mounts(
 
 fn check_env(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
     for (index, var) in container.env.iter().flatten().enumerate() {
-        let path = path.field("env").index(index).field("name");
+        let path = || path.field("env").index(index).field("name");
         if var.name.is_empty() {
-            found.push(Violation::at(ENV_NAMES, &path, "Required value"));
+            found.push(Violation::at(ENV_NAMES, &path(), "Required value"));
         } else if !var
             .name
             .bytes()
@@ -426,7 +426,7 @@ fn check_env(container: &Container, path: &FieldPath, found: &mut Vec<Violation>
         {
             found.push(Violation::at(
                 ENV_NAMES,
-                &path,
+                &path(),
                 format!(
                     "Invalid value: {:?}: a valid environment variable name must consist only of printable ASCII characters other than '='",
                     var.name
