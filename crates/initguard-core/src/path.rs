@@ -84,10 +84,8 @@ impl FieldPath {
         for segment in &self.segments {
             pointer.push('/');
             match segment {
-                Segment::Field(name) => {
-                    pointer.push_str(&name.replace('~', "~0").replace('/', "~1"))
-                }
-                Segment::Key(key) => pointer.push_str(&key.replace('~', "~0").replace('/', "~1")),
+                Segment::Field(name) => pointer.push_str(&escape(name)),
+                Segment::Key(key) => pointer.push_str(&escape(key)),
                 Segment::Index(index) => pointer.push_str(&index.to_string()),
             }
         }
@@ -134,6 +132,11 @@ impl FieldPath {
         }
         Ok(Self { segments })
     }
+}
+
+/// RFC 6901 escaping of one reference token.
+fn escape(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
 }
 
 impl fmt::Display for FieldPath {

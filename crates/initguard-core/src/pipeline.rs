@@ -411,3 +411,38 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod patch_properties {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    /// JSON documents shaped like Kubernetes objects: nested maps and lists of scalars, with
+    /// keys that need RFC 6901 escaping.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i32>().prop_map(Value::from),
+            "[a-z0-9 ]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z/~.]{1,6}", inner, 0..5)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// The patch a decision carries turns the object received into the final object.
+        #[test]
+        fn diff_then_apply_round_trips(original in json(), last in json()) {
+            let patch = json_patch::diff(&original, &last);
+            let mut patched = original.clone();
+            json_patch::patch(&mut patched, &patch.0).expect("a diff applies to its source");
+            prop_assert_eq!(patched, last);
+        }
+    }
+}
