@@ -81,10 +81,10 @@ impl MatchRules {
         self.matches_kind(&request.kind.kind)
             && self.matches_operation(&request.operation)
             && self.matches_namespace(request)
-            && self.object_selector.as_ref().is_none_or(|selector| {
-                let labels = request.object_labels();
-                selector_matches(selector, |key| labels?.get(key)?.as_str())
-            })
+            && self
+                .object_selector
+                .as_ref()
+                .is_none_or(|selector| selector_matches(selector, |key| request.object_label(key)))
     }
 
     fn matches_kind(&self, kind: &str) -> bool {

@@ -127,7 +127,8 @@ impl Pipeline {
             });
         }
 
-        let (patch, mutated) = match (&request.object, mutated.and_then(|r| r.object)) {
+        let last = mutated.as_ref().and_then(Request::object).cloned();
+        let (patch, mutated) = match (request.object(), last) {
             (Some(original), Some(last)) => {
                 let patch = json_patch::diff(original, &last);
                 let changed = !patch.0.is_empty();
@@ -147,7 +148,7 @@ impl Pipeline {
 }
 
 fn apply(request: &Request, patch: &json_patch::Patch) -> Result<Value, PolicyError> {
-    let mut object = request.object.clone().unwrap_or(Value::Null);
+    let mut object = request.object().cloned().unwrap_or(Value::Null);
     json_patch::patch(&mut object, &patch.0)
         .map_err(|e| PolicyError::InvalidPatch(e.to_string()))?;
     Ok(object)
@@ -372,7 +373,7 @@ mod tests {
             serde_json::to_value(&decision.patch).unwrap(),
             json!([{"op": "add", "path": "/spec/initContainers/0/image", "value": "busybox:1.36"}])
         );
-        let mut patched = request.object.clone().unwrap();
+        let mut patched = request.object().cloned().unwrap();
         json_patch::patch(&mut patched, &decision.patch.0).unwrap();
         assert_eq!(Some(patched), decision.mutated);
 

@@ -12,7 +12,8 @@ pub use kube_core::admission::Operation;
 pub use kube_core::gvk::GroupVersionKind;
 use kube_core::{DynamicResourceScope, Resource};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::workload::{Workload, WorkloadError};
 
@@ -63,8 +64,8 @@ impl Review {
     }
 
     /// Accepts an AdmissionReview already read as JSON (from a manifest file, say).
-    pub fn from_value(value: Value) -> Result<Self, ReviewError> {
-        Self::from_envelope(serde_json::from_value(value)?)
+    pub fn from_value(value: &Value) -> Result<Self, ReviewError> {
+        Self::from_slice(&serde_json::to_vec(value)?)
     }
 
     fn from_envelope(review: Envelope) -> Result<Self, ReviewError> {
@@ -90,8 +91,7 @@ impl Review {
 /// The outside of an AdmissionReview around kube-core's request type.
 ///
 /// kube-core's `AdmissionReview` and `DynamicObject` use `#[serde(flatten)]`, which makes serde
-/// buffer and re-read the whole body; this envelope and [`RawObject`] read it once, which halves
-/// the parse time of a typical pod review.
+/// buffer and re-read the whole body; this envelope and [`RawObject`] read it once.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Envelope {
@@ -100,30 +100,34 @@ struct Envelope {
     request: Option<AdmissionRequest<RawObject>>,
 }
 
-/// An object of a review, kept as the JSON the apiserver sent, with the typed metadata that
-/// kube-core's [`Resource`] bound asks for.
+/// An object of a review, kept as the JSON text the apiserver sent, with the typed metadata
+/// that kube-core's [`Resource`] bound asks for. Policies read a typed view straight from the
+/// text; a JSON tree is built only when a policy asks for one (mutations, WASM).
 #[derive(Debug, Clone)]
 struct RawObject {
     metadata: ObjectMeta,
-    value: Value,
+    json: Box<RawValue>,
 }
 
 impl<'de> Deserialize<'de> for RawObject {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let metadata = match value.get("metadata") {
-            Some(metadata) => {
-                ObjectMeta::deserialize(metadata).map_err(serde::de::Error::custom)?
-            }
-            None => ObjectMeta::default(),
-        };
-        Ok(Self { metadata, value })
+        #[derive(Deserialize)]
+        struct MetadataOnly {
+            metadata: Option<ObjectMeta>,
+        }
+        let json = Box::<RawValue>::deserialize(deserializer)?;
+        let only: MetadataOnly =
+            serde_json::from_str(json.get()).map_err(serde::de::Error::custom)?;
+        Ok(Self {
+            metadata: only.metadata.unwrap_or_default(),
+            json,
+        })
     }
 }
 
 impl Serialize for RawObject {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.value.serialize(serializer)
+        self.json.serialize(serializer)
     }
 }
 
@@ -160,38 +164,95 @@ pub struct Request {
     pub namespace: Option<String>,
     pub name: String,
     pub user_info: UserInfo,
-    pub object: Option<Value>,
-    pub old_object: Option<Value>,
     pub dry_run: bool,
     /// Labels of the request's namespace when known (offline from Namespace manifests). The
     /// apiserver does not send them; see [`crate::matching`] for what applies then.
     pub namespace_labels: Option<BTreeMap<String, String>>,
+    object: Option<Object>,
+    old_object: Option<Object>,
     workload: OnceLock<Result<Option<Workload>, WorkloadError>>,
+}
+
+/// An object of a request: its metadata typed, its body as received.
+#[derive(Debug, Clone)]
+struct Object {
+    metadata: ObjectMeta,
+    body: Body,
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    /// JSON text from a review; the tree is built on first use.
+    Json {
+        json: Box<RawValue>,
+        tree: OnceLock<Value>,
+    },
+    Tree(Value),
+}
+
+impl Object {
+    fn from_value(value: Value) -> Self {
+        let metadata = value
+            .get("metadata")
+            .and_then(|m| ObjectMeta::deserialize(m).ok())
+            .unwrap_or_default();
+        Self {
+            metadata,
+            body: Body::Tree(value),
+        }
+    }
+
+    fn from_raw(raw: RawObject) -> Self {
+        Self {
+            metadata: raw.metadata,
+            body: Body::Json {
+                json: raw.json,
+                tree: OnceLock::new(),
+            },
+        }
+    }
+
+    fn value(&self) -> &Value {
+        match &self.body {
+            Body::Tree(value) => value,
+            // The text was read as valid JSON with the same depth limit, so this parse succeeds.
+            Body::Json { json, tree } => {
+                tree.get_or_init(|| serde_json::from_str(json.get()).unwrap_or(Value::Null))
+            }
+        }
+    }
+
+    fn workload(&self, kind: &str) -> Result<Option<Workload>, WorkloadError> {
+        match &self.body {
+            Body::Tree(value) => Workload::from_object(kind, value),
+            Body::Json { json, .. } => Workload::from_json(kind, json.get()),
+        }
+    }
 }
 
 impl Request {
     /// A CREATE of `object` as the apiserver would send it, for offline evaluation.
     pub fn create(object: Value) -> Self {
         let kind = gvk_of(&object);
-        let metadata = object.get("metadata");
-        let text = |field: &str| {
-            metadata
-                .and_then(|m| m.get(field))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
+        let object = Object::from_value(object);
         Self {
             uid: String::new(),
             kind,
             operation: Operation::Create,
             // Like kubectl, an object without a namespace is created in "default".
-            namespace: Some(text("namespace").unwrap_or_else(|| "default".to_owned())),
-            name: text("name").unwrap_or_default(),
+            namespace: Some(
+                object
+                    .metadata
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".to_owned()),
+            ),
+            name: object.metadata.name.clone().unwrap_or_default(),
             user_info: UserInfo::default(),
-            object: Some(object),
-            old_object: None,
             dry_run: true,
             namespace_labels: None,
+            object: Some(object),
+            old_object: None,
             workload: OnceLock::new(),
         }
     }
@@ -204,10 +265,10 @@ impl Request {
             namespace: request.namespace,
             name: request.name,
             user_info: request.user_info,
-            object: request.object.map(|o| o.value),
-            old_object: request.old_object.map(|o| o.value),
             dry_run: request.dry_run,
             namespace_labels: None,
+            object: request.object.map(Object::from_raw),
+            old_object: request.old_object.map(Object::from_raw),
             workload: OnceLock::new(),
         }
     }
@@ -223,12 +284,27 @@ impl Request {
             namespace: self.namespace.clone(),
             name: self.name.clone(),
             user_info: self.user_info.clone(),
-            object: Some(object),
-            old_object: self.old_object.clone(),
             dry_run: self.dry_run,
             namespace_labels: self.namespace_labels.clone(),
+            object: Some(Object::from_value(object)),
+            old_object: self.old_object.clone(),
             workload: OnceLock::new(),
         }
+    }
+
+    /// The object as JSON (absent on DELETE).
+    pub fn object(&self) -> Option<&Value> {
+        self.object.as_ref().map(Object::value)
+    }
+
+    /// The object before an UPDATE or DELETE.
+    pub fn old_object(&self) -> Option<&Value> {
+        self.old_object.as_ref().map(Object::value)
+    }
+
+    /// The object's metadata, typed.
+    pub fn object_meta(&self) -> Option<&ObjectMeta> {
+        self.object.as_ref().map(|o| &o.metadata)
     }
 
     /// The typed pod template of the object, read on first use and shared by all policies.
@@ -236,7 +312,7 @@ impl Request {
     /// `Ok(None)` for kinds without a pod spec; an error when the spec is malformed.
     pub fn workload(&self) -> Result<Option<&Workload>, WorkloadError> {
         let cached = self.workload.get_or_init(|| match &self.object {
-            Some(object) => Workload::from_object(&self.kind.kind, object),
+            Some(object) => object.workload(&self.kind.kind),
             None => Ok(None),
         });
         match cached {
@@ -245,13 +321,13 @@ impl Request {
         }
     }
 
-    /// Labels of the object itself, for object selectors.
-    pub fn object_labels(&self) -> Option<&Map<String, Value>> {
-        self.object
+    /// A label of the object itself, for object selectors.
+    pub fn object_label(&self, key: &str) -> Option<&str> {
+        self.object_meta()?
+            .labels
             .as_ref()?
-            .get("metadata")?
-            .get("labels")?
-            .as_object()
+            .get(key)
+            .map(String::as_str)
     }
 }
 
@@ -315,7 +391,7 @@ mod tests {
             assert_eq!(request.namespace.as_deref(), Some("ns"));
             assert_eq!(request.user_info.username.as_deref(), Some("alice"));
             assert!(request.dry_run);
-            assert_eq!(request.object, Some(pod_request()["object"].clone()));
+            assert_eq!(request.object(), Some(&pod_request()["object"]));
             assert_eq!(
                 request.workload().unwrap().unwrap().init_containers()[0].name,
                 "i"

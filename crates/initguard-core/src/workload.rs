@@ -3,6 +3,7 @@
 
 use k8s_openapi::api::core::v1::{Container, EphemeralContainer, PodSpec, SecurityContext};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use crate::path::FieldPath;
@@ -79,12 +80,6 @@ impl WorkloadKind {
     pub fn spec_path(self) -> FieldPath {
         FieldPath::from_fields(self.template_fields()).field("spec")
     }
-
-    fn template(self, object: &Value) -> Option<&Value> {
-        self.template_fields()
-            .iter()
-            .try_fold(object, |value, field| value.get(field))
-    }
 }
 
 /// An object's pod template, typed, with the paths of its parts.
@@ -112,23 +107,32 @@ impl Workload {
         let Some(kind) = WorkloadKind::from_kind(kind) else {
             return Ok(None);
         };
-        let Some(template) = kind.template(object) else {
+        match read_template(kind, object) {
+            Ok(template) => Ok(Self::new(kind, template)),
+            Err(_) => Err(trace(kind, object)),
+        }
+    }
+
+    /// Reads the pod template straight from the object's JSON text, as the webhook receives
+    /// it: one pass over the bytes, without building a JSON tree first.
+    pub fn from_json(kind: &str, json: &str) -> Result<Option<Self>, WorkloadError> {
+        let Some(kind) = WorkloadKind::from_kind(kind) else {
             return Ok(None);
         };
-        let metadata = match template.get("metadata") {
-            Some(metadata) => typed(metadata, kind.metadata_path())?,
-            None => ObjectMeta::default(),
-        };
-        let spec = match template.get("spec") {
-            Some(spec) => typed(spec, kind.spec_path())?,
-            None => return Ok(None),
-        };
-        Ok(Some(Self {
+        match read_template(kind, &mut serde_json::Deserializer::from_str(json)) {
+            Ok(template) => Ok(Self::new(kind, template)),
+            Err(_) => Err(trace(kind, &mut serde_json::Deserializer::from_str(json))),
+        }
+    }
+
+    fn new(kind: WorkloadKind, template: Option<Template>) -> Option<Self> {
+        let template = template?;
+        Some(Self {
             kind,
-            metadata,
-            spec,
+            metadata: template.metadata.unwrap_or_default(),
+            spec: template.spec?,
             spec_path: kind.spec_path(),
-        }))
+        })
     }
 
     pub fn spec_path(&self) -> &FieldPath {
@@ -203,26 +207,99 @@ impl Workload {
     }
 }
 
-/// Reads a typed part of the object; an error names the field that does not fit.
-fn typed<T: serde::de::DeserializeOwned>(
-    value: &Value,
-    prefix: FieldPath,
-) -> Result<T, WorkloadError> {
-    serde_path_to_error::deserialize(value).map_err(|error| {
-        let mut path = prefix;
-        for segment in error.path() {
-            path = match segment {
-                serde_path_to_error::Segment::Seq { index } => path.index(*index),
-                serde_path_to_error::Segment::Map { key } => path.field(key.clone()),
-                serde_path_to_error::Segment::Enum { .. }
-                | serde_path_to_error::Segment::Unknown => path,
-            };
-        }
-        WorkloadError {
-            path,
-            message: error.into_inner().to_string(),
-        }
+/// The pod template of a Pod: its own metadata and spec.
+#[derive(Deserialize)]
+struct Template {
+    metadata: Option<ObjectMeta>,
+    spec: Option<PodSpec>,
+}
+
+/// `template` at the top (PodTemplate) or under `spec` (Deployment and the like).
+#[derive(Deserialize)]
+struct HasTemplate {
+    template: Option<Template>,
+}
+
+#[derive(Deserialize)]
+struct HasSpecTemplate {
+    spec: Option<HasTemplate>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HasJobTemplate {
+    job_template: Option<HasSpecTemplate>,
+}
+
+#[derive(Deserialize)]
+struct CronJobShape {
+    spec: Option<HasJobTemplate>,
+}
+
+/// Reads only the template of a `kind` object; every other field is skipped unparsed.
+fn read_template<'de, D: Deserializer<'de>>(
+    kind: WorkloadKind,
+    object: D,
+) -> Result<Option<Template>, D::Error> {
+    Ok(match kind {
+        WorkloadKind::Pod => Some(Template::deserialize(object)?),
+        WorkloadKind::PodTemplate => HasTemplate::deserialize(object)?.template,
+        WorkloadKind::CronJob => CronJobShape::deserialize(object)?
+            .spec
+            .and_then(|s| s.job_template)
+            .and_then(|j| j.spec)
+            .and_then(|s| s.template),
+        WorkloadKind::Deployment
+        | WorkloadKind::ReplicaSet
+        | WorkloadKind::StatefulSet
+        | WorkloadKind::DaemonSet
+        | WorkloadKind::Job
+        | WorkloadKind::ReplicationController => HasSpecTemplate::deserialize(object)?
+            .spec
+            .and_then(|s| s.template),
     })
+}
+
+/// Reads the template again with path tracing, after a failed read, for an error at the field
+/// that does not fit (`spec.template.spec.containers[0].ports`).
+fn trace<'de, D: Deserializer<'de>>(kind: WorkloadKind, object: D) -> WorkloadError {
+    let traced = match kind {
+        WorkloadKind::Pod => serde_path_to_error::deserialize::<_, Template>(object).map(drop),
+        WorkloadKind::PodTemplate => {
+            serde_path_to_error::deserialize::<_, HasTemplate>(object).map(drop)
+        }
+        WorkloadKind::CronJob => {
+            serde_path_to_error::deserialize::<_, CronJobShape>(object).map(drop)
+        }
+        WorkloadKind::Deployment
+        | WorkloadKind::ReplicaSet
+        | WorkloadKind::StatefulSet
+        | WorkloadKind::DaemonSet
+        | WorkloadKind::Job
+        | WorkloadKind::ReplicationController => {
+            serde_path_to_error::deserialize::<_, HasSpecTemplate>(object).map(drop)
+        }
+    };
+    let Err(error) = traced else {
+        return WorkloadError {
+            path: kind.spec_path(),
+            message: "the pod template does not parse".to_owned(),
+        };
+    };
+    let mut path = FieldPath::root();
+    for segment in error.path() {
+        path = match segment {
+            serde_path_to_error::Segment::Seq { index } => path.index(*index),
+            serde_path_to_error::Segment::Map { key } => path.field(key.clone()),
+            serde_path_to_error::Segment::Enum { .. } | serde_path_to_error::Segment::Unknown => {
+                path
+            }
+        };
+    }
+    WorkloadError {
+        path,
+        message: error.into_inner().to_string(),
+    }
 }
 
 /// The three lists of containers a pod spec holds.
@@ -347,6 +424,25 @@ mod tests {
             Workload::from_object("Deployment", &json!({"spec": {}}))
                 .unwrap()
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn json_and_tree_read_alike() {
+        let object = json!({"spec": {"template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "x:1"}]}}}});
+        let from_tree = Workload::from_object("Deployment", &object)
+            .unwrap()
+            .unwrap();
+        let from_json = Workload::from_json("Deployment", &object.to_string())
+            .unwrap()
+            .unwrap();
+        assert_eq!(from_tree.spec, from_json.spec);
+        assert_eq!(from_tree.metadata, from_json.metadata);
+        let error = Workload::from_json("CronJob", r#"{"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": 5}]}}}}}}"#)
+            .unwrap_err();
+        assert_eq!(
+            error.path.to_string(),
+            "spec.jobTemplate.spec.template.spec.containers[0].name"
         );
     }
 

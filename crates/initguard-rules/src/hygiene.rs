@@ -148,7 +148,7 @@ impl Policy for InitContainerHygiene {
                 format!("Too many: {count}: must have at most {max} items"),
             ));
         }
-        if s.warn_restart_policy_never && restarts_never(workload, request) {
+        if s.warn_restart_policy_never && restarts_never(workload) {
             outcome.warnings.push(format!(
                 "{RESTART_NEVER} {}: Never with init containers: one failed init container fails the pod for good",
                 workload.spec_path().field("restartPolicy")
@@ -374,12 +374,11 @@ fn check_security_context(
 
 /// A bare pod (one no controller will replace) that never restarts and has regular init
 /// containers. Jobs retry with new pods, so their templates are left alone.
-fn restarts_never(workload: &Workload, request: &Request) -> bool {
-    let owned = request
-        .object
+fn restarts_never(workload: &Workload) -> bool {
+    let owned = workload
+        .metadata
+        .owner_references
         .as_ref()
-        .and_then(|o| o.pointer("/metadata/ownerReferences"))
-        .and_then(|o| o.as_array())
         .is_some_and(|refs| !refs.is_empty());
     workload.kind == initguard_core::WorkloadKind::Pod
         && !owned

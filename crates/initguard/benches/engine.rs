@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use initguard::check;
 use initguard::config::load_pipeline;
-use initguard_core::{Phase, Request, Review, ReviewResponse};
+use initguard_core::{Phase, Review, ReviewResponse};
 use serde_json::{Value, json};
 
 /// A realistic pod: two init containers (one a sidecar), two app containers, env, volumes,
@@ -105,10 +105,9 @@ fn review(c: &mut Criterion) {
         });
     });
     group.bench_function("builtins_evaluate_only", |b| {
-        let object = pod(0);
         b.iter_batched(
-            || Request::create(object.clone()),
-            |request| black_box(pipeline.evaluate(&request, Phase::Validate)),
+            || Review::from_slice(&body).unwrap(),
+            |review| black_box(pipeline.evaluate(&review.request, Phase::Validate)),
             BatchSize::SmallInput,
         );
     });

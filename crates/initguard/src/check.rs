@@ -191,7 +191,7 @@ fn evaluate(
         mutated: None,
     };
     let mut request = if report.kind == "AdmissionReview" {
-        match Review::from_value(object.clone()) {
+        match Review::from_value(object) {
             Ok(review) => {
                 let request = review.request;
                 report.kind = format!("AdmissionReview({})", request.kind.kind);
