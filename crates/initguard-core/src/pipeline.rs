@@ -127,12 +127,13 @@ impl Pipeline {
             });
         }
 
-        let last = mutated.as_ref().and_then(Request::object).cloned();
-        let (patch, mutated) = match (request.object(), last) {
-            (Some(original), Some(last)) => {
-                let patch = json_patch::diff(original, &last);
+        // The JSON tree of the original is built only when a policy changed the object.
+        let last = mutated.as_ref().and_then(Request::object);
+        let (patch, mutated) = match (last, last.and_then(|_| request.object())) {
+            (Some(last), Some(original)) => {
+                let patch = json_patch::diff(original, last);
                 let changed = !patch.0.is_empty();
-                (patch, changed.then_some(last))
+                (patch, changed.then(|| last.clone()))
             }
             _ => (json_patch::Patch(Vec::new()), None),
         };

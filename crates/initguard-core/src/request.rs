@@ -297,6 +297,17 @@ impl Request {
         self.object.as_ref().map(Object::value)
     }
 
+    /// Takes the object out of the request, as JSON.
+    pub fn into_object(self) -> Option<Value> {
+        let object = self.object?;
+        Some(match object.body {
+            Body::Tree(value) => value,
+            Body::Json { json, tree } => tree
+                .into_inner()
+                .unwrap_or_else(|| serde_json::from_str(json.get()).unwrap_or(Value::Null)),
+        })
+    }
+
     /// The object before an UPDATE or DELETE.
     pub fn old_object(&self) -> Option<&Value> {
         self.old_object.as_ref().map(Object::value)

@@ -66,8 +66,11 @@ pub struct ObjectReport {
     /// The RFC 6902 patch the mutating webhook would return.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patch: Option<json_patch::Patch>,
+    /// The object in its final form: mutated, or as read.
     #[serde(skip)]
-    pub mutated: Option<Value>,
+    pub object: Value,
+    #[serde(skip)]
+    source_index: usize,
 }
 
 impl ObjectReport {
@@ -88,8 +91,6 @@ pub struct CheckReport {
     pub input_errors: Vec<InputError>,
     #[serde(skip)]
     pub sources: Vec<Source>,
-    #[serde(skip)]
-    pub documents: Vec<Document>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -136,7 +137,7 @@ pub fn check(
         })
         .collect();
     let objects: Vec<ObjectReport> = documents
-        .par_iter()
+        .into_par_iter()
         .map(|document| evaluate(pipeline, &sources[document.source], document, &namespaces))
         .collect();
     let mut summary = Summary {
@@ -158,19 +159,18 @@ pub fn check(
         objects,
         input_errors,
         sources,
-        documents,
     }
 }
 
 fn evaluate(
     pipeline: &Pipeline,
     source: &Source,
-    document: &Document,
+    document: Document,
     namespaces: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> ObjectReport {
-    let object = &document.object;
     let text = |pointer: &str| {
-        object
+        document
+            .object
             .pointer(pointer)
             .and_then(Value::as_str)
             .map(str::to_owned)
@@ -188,10 +188,13 @@ fn evaluate(
         reason: None,
         findings: Vec::new(),
         patch: None,
-        mutated: None,
+        object: Value::Null,
+        source_index: document.source,
     };
     let mut request = if report.kind == "AdmissionReview" {
-        match Review::from_value(object) {
+        let review = Review::from_value(&document.object);
+        report.object = document.object;
+        match review {
             Ok(review) => {
                 let request = review.request;
                 report.kind = format!("AdmissionReview({})", request.kind.kind);
@@ -213,9 +216,10 @@ fn evaluate(
             }
         }
     } else if WorkloadKind::from_kind(&report.kind).is_some() {
-        Request::create(object.clone())
+        Request::create(document.object)
     } else {
         report.reason = Some(format!("{} has no pod spec", report.kind));
+        report.object = document.object;
         return report;
     };
     if let Some(namespace) = &request.namespace {
@@ -267,9 +271,16 @@ fn evaluate(
             }),
         }
     }
-    if !decision.patch.0.is_empty() {
-        report.patch = Some(decision.patch);
-        report.mutated = decision.mutated;
+    match decision.mutated {
+        Some(mutated) => {
+            report.object = mutated;
+            report.patch = Some(decision.patch);
+        }
+        // A review's object is the review itself; a manifest's is the request's.
+        None if report.object.is_null() => {
+            report.object = request.into_object().unwrap_or_default()
+        }
+        None => {}
     }
     report
 }
@@ -295,26 +306,22 @@ impl CheckReport {
             .map(|s| (s.name.as_str(), Vec::new()))
             .collect();
         let mut lists: BTreeMap<(usize, usize), usize> = BTreeMap::new();
-        for (document, report) in self.documents.iter().zip(&self.objects) {
-            let object = report
-                .mutated
-                .clone()
-                .unwrap_or_else(|| document.object.clone());
-            let objects = &mut by_source[document.source].1;
-            if document.item.is_none() {
-                objects.push(object);
+        for report in &self.objects {
+            let objects = &mut by_source[report.source_index].1;
+            if report.item.is_none() {
+                objects.push(report.object.clone());
                 continue;
             }
             // Items of one List go back into one List.
             let slot = *lists
-                .entry((document.source, document.number))
+                .entry((report.source_index, report.document))
                 .or_insert_with(|| {
                     objects
                         .push(serde_json::json!({"apiVersion": "v1", "kind": "List", "items": []}));
                     objects.len() - 1
                 });
             if let Some(Value::Array(items)) = objects[slot].get_mut("items") {
-                items.push(object);
+                items.push(report.object.clone());
             }
         }
         by_source

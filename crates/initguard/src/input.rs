@@ -222,7 +222,7 @@ fn expand_list(
     source: usize,
     number: usize,
     line: usize,
-    value: Value,
+    mut value: Value,
     documents: &mut Vec<Document>,
 ) {
     let is_list = value
@@ -240,14 +240,14 @@ fn expand_list(
         });
         return;
     }
-    if let Some(Value::Array(items)) = value.get("items") {
-        for (item, object) in items.iter().enumerate() {
+    if let Some(Value::Array(items)) = value.get_mut("items").map(Value::take) {
+        for (item, object) in items.into_iter().enumerate() {
             documents.push(Document {
                 source,
                 number,
                 item: Some(item),
                 line,
-                object: object.clone(),
+                object,
             });
         }
     }
