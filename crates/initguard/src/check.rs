@@ -278,7 +278,7 @@ fn evaluate(
         }
         // A review's object is the review itself; a manifest's is the request's.
         None if report.object.is_null() => {
-            report.object = request.into_object().unwrap_or_default()
+            report.object = request.into_object().unwrap_or_default();
         }
         None => {}
     }
