@@ -1,11 +1,15 @@
 //! Command-line interface.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use initguard_server::{BoundServer, Limits, ServerConfig, TlsSource};
 
 use crate::check;
 use crate::config;
@@ -30,6 +34,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the TLS admission webhook.
+    Serve(ServeArgs),
     /// Evaluate manifests offline with the same engine as the webhook.
     Check(CheckArgs),
     /// List the built-in rules, or show one with its examples.
@@ -37,6 +43,65 @@ pub enum Command {
         /// A rule id such as IG-V004.
         id: Option<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Config file, reloaded when it changes; the embedded default when not given.
+    #[arg(short, long)]
+    pub config: Option<PathBuf>,
+    /// Address and port to listen on.
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// Serving certificate (PEM), reloaded when it changes. Without one, a CA and a
+    /// certificate are generated at start.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of the serving certificate (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+    /// Service name to put in a generated certificate (with --namespace, every form:
+    /// svc, svc.ns, svc.ns.svc, svc.ns.svc.cluster.local).
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Namespace of --service.
+    #[arg(long, requires = "service")]
+    pub namespace: Option<String>,
+    /// Where to write the CA of a generated certificate.
+    #[arg(long, default_value_os_t = std::env::temp_dir().join("initguard-ca.pem"))]
+    pub ca_bundle_out: PathBuf,
+    /// Largest request body, in bytes (suffixes Ki and Mi allowed).
+    #[arg(long, default_value = "8Mi", value_parser = parse_size)]
+    pub body_limit: usize,
+    /// Deadline for one review; keep it below the webhook's timeoutSeconds.
+    #[arg(long, default_value = "9s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+    /// Reviews evaluated at once (default: 4 per core).
+    #[arg(long)]
+    pub max_concurrency: Option<usize>,
+    /// How often config, modules and certificates are checked for changes.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub reload_interval: Duration,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+fn parse_size(text: &str) -> Result<usize, String> {
+    let (number, factor) = match text {
+        t if t.ends_with("Mi") => (&t[..t.len() - 2], 1 << 20),
+        t if t.ends_with("Ki") => (&t[..t.len() - 2], 1 << 10),
+        t => (t, 1),
+    };
+    number
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{text:?} is not a size: use bytes, or a number with Ki or Mi"))
 }
 
 #[derive(Debug, Args)]
@@ -61,9 +126,81 @@ pub struct CheckArgs {
 /// Runs a parsed command line; errors are usage or input errors (exit 2).
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve(args) => run_serve(args),
         Command::Check(args) => run_check(&args),
         Command::Rules { id } => run_rules(id.as_deref()),
     }
+}
+
+/// The config file (or the embedded default) as the server's policy source.
+struct ConfigPolicies {
+    path: Option<PathBuf>,
+}
+
+impl initguard_server::PolicySource for ConfigPolicies {
+    fn load(&self) -> Result<initguard_core::Pipeline, String> {
+        config::load_pipeline(self.path.as_deref()).map_err(|e| e.to_string())
+    }
+
+    fn watched_files(&self) -> Vec<PathBuf> {
+        self.path.iter().cloned().collect()
+    }
+}
+
+fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // clap makes --tls-cert and --tls-key go together.
+    let tls = if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        TlsSource::Files {
+            cert,
+            key,
+            client_ca: args.client_ca,
+        }
+    } else {
+        let names = initguard_server::tls::service_names(
+            args.service.as_deref(),
+            args.namespace.as_deref(),
+        );
+        TlsSource::SelfSigned {
+            names,
+            ca_bundle_out: args.ca_bundle_out,
+        }
+    };
+    let mut limits = Limits {
+        body_limit: args.body_limit,
+        request_timeout: args.request_timeout,
+        ..Limits::default()
+    };
+    if let Some(max) = args.max_concurrency {
+        limits.max_concurrent_evaluations = max;
+    }
+    let config = ServerConfig {
+        listen: args.listen,
+        tls,
+        limits,
+        reload_interval: args.reload_interval,
+        shutdown_grace: args.shutdown_grace,
+    };
+    let policies = std::sync::Arc::new(ConfigPolicies { path: args.config });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let server = BoundServer::bind(config, policies).await?;
+        let address = server.local_addr()?;
+        tracing::info!(%address, "initguard is serving /validate and /mutate");
+        if let Some(bundle) = &server.ca_bundle {
+            let port = address.port();
+            eprintln!("initguard: listening on https://{address} with a generated certificate");
+            eprintln!("initguard: CA bundle written to {}", bundle.display());
+            eprintln!(
+                "initguard: try: curl --cacert {} https://localhost:{port}/healthz",
+                bundle.display()
+            );
+        }
+        server.serve(initguard_server::shutdown_signal()).await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
