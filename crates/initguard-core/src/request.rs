@@ -38,6 +38,8 @@ impl ReviewVersion {
 pub enum ReviewError {
     #[error("request body is not a valid AdmissionReview: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("request body is not a valid AdmissionReview: expected a JSON object")]
+    NotAnObject,
     #[error(
         "unsupported apiVersion {0:?}: expected admission.k8s.io/v1 or admission.k8s.io/v1beta1"
     )]
@@ -60,6 +62,14 @@ pub struct Review {
 impl Review {
     /// Parses an AdmissionReview body, checking what kube-core leaves to the caller.
     pub fn from_slice(body: &[u8]) -> Result<Self, ReviewError> {
+        // serde reads a struct from a JSON array too; a review is always an object.
+        if body
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b != b'{')
+        {
+            return Err(ReviewError::NotAnObject);
+        }
         Self::from_envelope(serde_json::from_slice(body)?)
     }
 
@@ -116,6 +126,16 @@ impl<'de> Deserialize<'de> for RawObject {
             metadata: Option<ObjectMeta>,
         }
         let json = Box::<RawValue>::deserialize(deserializer)?;
+        if !json.get().starts_with('{') {
+            return Err(serde::de::Error::custom(
+                "object: expected a Kubernetes object (a JSON object)",
+            ));
+        }
+        if nesting_depth(json.get()) > MAX_DEPTH {
+            return Err(serde::de::Error::custom(format!(
+                "object: nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
         let only: MetadataOnly =
             serde_json::from_str(json.get()).map_err(serde::de::Error::custom)?;
         Ok(Self {
@@ -123,6 +143,36 @@ impl<'de> Deserialize<'de> for RawObject {
             json,
         })
     }
+}
+
+/// serde_json's own limit when it builds a tree; raw values are not checked against it, so
+/// objects are, before anything reads them.
+const MAX_DEPTH: usize = 128;
+
+/// The deepest nesting of arrays and objects in valid JSON text.
+fn nesting_depth(json: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for byte in json.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 impl Serialize for RawObject {
@@ -215,7 +265,7 @@ impl Object {
     fn value(&self) -> &Value {
         match &self.body {
             Body::Tree(value) => value,
-            // The text was read as valid JSON with the same depth limit, so this parse succeeds.
+            // The text is valid JSON within serde_json's depth limit, so this parse succeeds.
             Body::Json { json, tree } => {
                 tree.get_or_init(|| serde_json::from_str(json.get()).unwrap_or(Value::Null))
             }
@@ -442,5 +492,17 @@ mod tests {
             error(&review("admission.k8s.io/v1", numeric_uid))
                 .contains("invalid type: integer `7`, expected a string")
         );
+    }
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::nesting_depth;
+
+    #[test]
+    fn counts_nesting_outside_strings() {
+        assert_eq!(nesting_depth(r#"{"a": [1, {"b": []}]}"#), 4);
+        assert_eq!(nesting_depth(r#"{"a": "[[[[{{{{\"]]]"}"#), 1);
+        assert_eq!(nesting_depth("{}"), 1);
     }
 }

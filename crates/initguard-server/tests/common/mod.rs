@@ -1,0 +1,104 @@
+//! Shared pieces of the server tests: real built-in policies, a mutating test policy, and
+//! AdmissionReview bodies.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use initguard_core::{
+    FailurePolicy, MatchRules, Mode, Outcome, Pipeline, Policy, PolicyEntry, PolicyError, Request,
+};
+use serde_json::{Value, json};
+
+/// Adds the annotation `initguard.dev/checked~by: initguard` to every pod, to exercise patches
+/// and RFC 6901 escaping.
+#[derive(Debug)]
+pub struct Annotate;
+
+impl Policy for Annotate {
+    fn mutating(&self) -> bool {
+        true
+    }
+
+    fn evaluate(&self, request: &Request) -> Result<Outcome, PolicyError> {
+        let Some(original) = request.object() else {
+            return Ok(Outcome::default());
+        };
+        let mut object = original.clone();
+        let metadata = object
+            .as_object_mut()
+            .unwrap()
+            .entry("metadata")
+            .or_insert_with(|| json!({}));
+        let annotations = metadata
+            .as_object_mut()
+            .unwrap()
+            .entry("annotations")
+            .or_insert_with(|| json!({}));
+        annotations["initguard.dev/checked~by"] = json!("initguard");
+        Ok(Outcome {
+            patch: Some(json_patch::diff(original, &object)),
+            ..Outcome::default()
+        })
+    }
+}
+
+fn entry(name: &str, mode: Mode, policy: Arc<dyn Policy>) -> PolicyEntry {
+    PolicyEntry {
+        name: name.into(),
+        mode,
+        failure_policy: FailurePolicy::Fail,
+        rules: MatchRules::default(),
+        policy,
+    }
+}
+
+/// Validity enforced, hygiene as warnings, and the annotating mutator.
+pub fn pipeline(validity_mode: Mode) -> Pipeline {
+    let null = Value::Null;
+    Pipeline::new(vec![
+        entry(
+            "init-container-validity",
+            validity_mode,
+            initguard_rules::builtin("init-container-validity", &null).unwrap(),
+        ),
+        entry(
+            "init-container-hygiene",
+            Mode::Warn,
+            initguard_rules::builtin("init-container-hygiene", &null).unwrap(),
+        ),
+        entry("annotate", Mode::Enforce, Arc::new(Annotate)),
+    ])
+}
+
+/// A pod whose init container breaks IG-V004 when `bad`.
+pub fn pod(bad: bool) -> Value {
+    let mut init = json!({"name": "wait", "image": "busybox:1.36"});
+    if bad {
+        init["livenessProbe"] = json!({"exec": {"command": ["true"]}});
+    }
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "shop"},
+           "spec": {"initContainers": [init], "containers": [{"name": "web", "image": "nginx:1.27"}]}})
+}
+
+pub fn review_value(api_version: &str, uid: &str, object: Value) -> Value {
+    json!({
+        "apiVersion": api_version,
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "name": "web",
+            "namespace": "shop",
+            "operation": "CREATE",
+            "userInfo": {"username": "alice"},
+            "object": object,
+            "dryRun": false
+        }
+    })
+}
+
+pub fn review(uid: &str, bad: bool) -> Vec<u8> {
+    serde_json::to_vec(&review_value("admission.k8s.io/v1", uid, pod(bad))).unwrap()
+}
