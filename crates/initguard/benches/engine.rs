@@ -6,6 +6,7 @@
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use initguard::check;
@@ -17,80 +18,24 @@ use serde_json::{Value, json};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// A realistic pod: two init containers (one a sidecar), two app containers, env, volumes,
-/// probes, labels and annotations; about 5 KB as JSON.
-fn pod(index: usize) -> Value {
-    let env: Vec<Value> = (0..8)
-        .map(|i| json!({"name": format!("SETTING_{i}"), "value": format!("value-{i}")}))
-        .collect();
-    let hardened = json!({"allowPrivilegeEscalation": false, "runAsNonRoot": true, "capabilities": {"drop": ["ALL"]}});
-    let resources = json!({"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}});
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": format!("shop-frontend-{index}"),
-            "namespace": "shop",
-            "labels": {"app.kubernetes.io/name": "frontend", "app.kubernetes.io/part-of": "shop", "pod-template-hash": "5d8c7b9f4"},
-            "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "9090", "kubectl.kubernetes.io/default-container": "frontend"},
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "shop-frontend-5d8c7b9f4", "uid": "3f6d3c1e-7b7a-4c55-9d6e-0f1e2d3c4b5a", "controller": true}]
-        },
-        "spec": {
-            "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
-            "volumes": [
-                {"name": "config", "configMap": {"name": "frontend-config"}},
-                {"name": "cache", "emptyDir": {}},
-                {"name": "kube-api-access", "projected": {"sources": [{"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}}]}}
-            ],
-            "initContainers": [
-                {"name": "wait-for-db", "image": "busybox:1.36", "command": ["sh", "-c", "for i in $(seq 1 60); do nslookup db && exit 0; sleep 2; done; exit 1"],
-                 "resources": resources, "securityContext": hardened, "env": env},
-                {"name": "proxy", "image": "envoyproxy/envoy:v1.31.0", "restartPolicy": "Always",
-                 "ports": [{"name": "admin", "containerPort": 9901}],
-                 "readinessProbe": {"httpGet": {"path": "/ready", "port": 9901}, "periodSeconds": 5},
-                 "resources": resources, "securityContext": hardened,
-                 "volumeMounts": [{"name": "config", "mountPath": "/etc/envoy"}]}
-            ],
-            "containers": [
-                {"name": "frontend", "image": "registry.example.com/shop/frontend:4.2.1",
-                 "ports": [{"name": "http", "containerPort": 8080}, {"name": "metrics", "containerPort": 9090}],
-                 "env": env,
-                 "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "initialDelaySeconds": 3, "periodSeconds": 5},
-                 "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 5},
-                 "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
-                 "securityContext": hardened,
-                 "volumeMounts": [{"name": "config", "mountPath": "/etc/frontend"}, {"name": "cache", "mountPath": "/var/cache/frontend"}, {"name": "kube-api-access", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true}]},
-                {"name": "log-shipper", "image": "fluent/fluent-bit:3.1.4",
-                 "resources": {"requests": {"cpu": "20m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}},
-                 "securityContext": hardened,
-                 "volumeMounts": [{"name": "cache", "mountPath": "/var/log/frontend"}]}
-            ],
-            "serviceAccountName": "frontend",
-            "terminationGracePeriodSeconds": 30,
-            "restartPolicy": "Always",
-            "dnsPolicy": "ClusterFirst",
-            "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]
-        }
-    })
+/// The realistic review shared with the load harness: a pod with two init containers (one a
+/// sidecar), two app containers, env, volumes, probes, labels and annotations.
+fn review_body() -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/bench/pod-review.json"),
+    )
+    .unwrap()
 }
 
-fn review_body() -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "0c9a8d74-9cb7-44dd-b98e-09fd62def2f4",
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "name": "shop-frontend-0",
-            "namespace": "shop",
-            "operation": "CREATE",
-            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller", "groups": ["system:serviceaccounts", "system:authenticated"]},
-            "object": pod(0),
-            "dryRun": false
-        }
-    }))
-    .unwrap()
+/// The review's pod, renamed, as a manifest.
+fn pod(index: usize) -> Value {
+    static POD: LazyLock<Value> = LazyLock::new(|| {
+        let review: Value = serde_json::from_slice(&review_body()).unwrap();
+        review["request"]["object"].clone()
+    });
+    let mut pod = POD.clone();
+    pod["metadata"]["name"] = json!(format!("shop-frontend-{index}"));
+    pod
 }
 
 fn review(c: &mut Criterion) {
