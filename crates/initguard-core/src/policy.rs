@@ -84,6 +84,8 @@ impl fmt::Display for Violation {
 pub enum PolicyError {
     #[error("the object cannot be evaluated: {0}")]
     InvalidObject(String),
+    #[error("the policy reported an error: {0}")]
+    Reported(String),
     #[error("the policy trapped: {0}")]
     Trap(String),
     #[error("the policy ran past its deadline of {}", humantime::format_duration(*.0))]

@@ -9,7 +9,7 @@ use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube_core::admission::AdmissionRequest;
 pub use kube_core::admission::Operation;
-pub use kube_core::gvk::GroupVersionKind;
+pub use kube_core::gvk::{GroupVersionKind, GroupVersionResource};
 use kube_core::{DynamicResourceScope, Resource};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -210,6 +210,7 @@ impl Resource for RawObject {
 pub struct Request {
     pub uid: String,
     pub kind: GroupVersionKind,
+    pub resource: GroupVersionResource,
     pub operation: Operation,
     pub namespace: Option<String>,
     pub name: String,
@@ -284,10 +285,13 @@ impl Request {
     /// A CREATE of `object` as the apiserver would send it, for offline evaluation.
     pub fn create(object: Value) -> Self {
         let kind = gvk_of(&object);
+        // Every kind with a pod spec is named in the plural by adding an `s`.
+        let resource = GroupVersionResource::gvr(&kind.group, &kind.version, &format!("{}s", kind.kind.to_lowercase()));
         let object = Object::from_value(object);
         Self {
-            uid: String::new(),
+            uid: OFFLINE_UID.to_owned(),
             kind,
+            resource,
             operation: Operation::Create,
             // Like kubectl, an object without a namespace is created in "default".
             namespace: Some(
@@ -311,6 +315,7 @@ impl Request {
         Self {
             uid: request.uid,
             kind: request.kind,
+            resource: request.resource,
             operation: request.operation,
             namespace: request.namespace,
             name: request.name,
@@ -330,6 +335,7 @@ impl Request {
         Self {
             uid: self.uid.clone(),
             kind: self.kind.clone(),
+            resource: self.resource.clone(),
             operation: self.operation.clone(),
             namespace: self.namespace.clone(),
             name: self.name.clone(),
@@ -345,6 +351,29 @@ impl Request {
     /// The object as JSON (absent on DELETE).
     pub fn object(&self) -> Option<&Value> {
         self.object.as_ref().map(Object::value)
+    }
+
+    /// The request as an `admission.k8s.io/v1` AdmissionReview, for WASM policies. An object
+    /// received as JSON text is copied as text, not re-encoded.
+    pub fn to_review_json(&self) -> String {
+        let review = ReviewOut {
+            api_version: ReviewVersion::V1.api_version(),
+            kind: "AdmissionReview",
+            request: RequestOut {
+                uid: &self.uid,
+                kind: &self.kind,
+                resource: &self.resource,
+                name: &self.name,
+                namespace: self.namespace.as_deref(),
+                operation: &self.operation,
+                user_info: &self.user_info,
+                object: self.object.as_ref(),
+                old_object: self.old_object.as_ref(),
+                dry_run: self.dry_run,
+            },
+        };
+        // Every part serializes to JSON: strings, typed metadata and JSON values.
+        serde_json::to_string(&review).unwrap_or_default()
     }
 
     /// Takes the object out of the request, as JSON.
@@ -389,6 +418,42 @@ impl Request {
             .as_ref()?
             .get(key)
             .map(String::as_str)
+    }
+}
+
+/// The uid of requests built offline; the apiserver's are UUIDs.
+pub const OFFLINE_UID: &str = "00000000-0000-0000-0000-000000000000";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    request: RequestOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestOut<'a> {
+    uid: &'a str,
+    kind: &'a GroupVersionKind,
+    resource: &'a GroupVersionResource,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<&'a str>,
+    operation: &'a Operation,
+    user_info: &'a UserInfo,
+    object: Option<&'a Object>,
+    old_object: Option<&'a Object>,
+    dry_run: bool,
+}
+
+impl Serialize for Object {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.body {
+            Body::Json { json, .. } => json.serialize(serializer),
+            Body::Tree(value) => value.serialize(serializer),
+        }
     }
 }
 
@@ -458,6 +523,23 @@ mod tests {
                 "i"
             );
         }
+    }
+
+    #[test]
+    fn review_json_round_trips() {
+        let parsed = Review::from_slice(&review("admission.k8s.io/v1beta1", pod_request())).unwrap();
+        let again = Review::from_slice(parsed.request.to_review_json().as_bytes()).unwrap();
+        assert_eq!(again.version, ReviewVersion::V1);
+        assert_eq!(again.request.uid, "u-1");
+        assert_eq!(again.request.resource.resource, "pods");
+        assert_eq!(again.request.object(), parsed.request.object());
+
+        let offline = Request::create(pod_request()["object"].clone());
+        let again = Review::from_slice(offline.to_review_json().as_bytes()).unwrap();
+        assert_eq!(again.request.operation, Operation::Create);
+        assert_eq!(again.request.resource.resource, "pods");
+        assert_eq!(again.request.namespace.as_deref(), Some("default"));
+        assert_eq!(again.request.object(), offline.object());
     }
 
     #[test]

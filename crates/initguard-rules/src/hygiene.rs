@@ -9,7 +9,7 @@ use initguard_core::{
 };
 use serde::Deserialize;
 
-use crate::image::ImageRef;
+use initguard_core::image::ImageRef;
 use crate::quantity::Quantity;
 use crate::shell::unbounded_reason;
 

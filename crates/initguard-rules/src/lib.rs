@@ -5,7 +5,6 @@
 //! `initguard rules` prints and the tests evaluate.
 
 pub mod hygiene;
-pub mod image;
 pub mod quantity;
 pub mod settings;
 mod shell;

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -38,10 +38,29 @@ pub enum Command {
     Serve(ServeArgs),
     /// Evaluate manifests offline with the same engine as the webhook.
     Check(CheckArgs),
+    /// Write and test WebAssembly policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// List the built-in rules, or show one with its examples.
     Rules {
         /// A rule id such as IG-V004.
         id: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Create a policy crate that builds for wasm32-wasip2 and passes its own tests.
+    New {
+        /// Crate name, such as `no-latest-tags`; the folder is created in the current one.
+        name: String,
+        /// The initguard-policy SDK to depend on (default: this source tree's).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Run YAML test suites: a suite file, or a policy crate (built first) with tests/*.yaml.
+    Test {
+        path: PathBuf,
     },
 }
 
@@ -129,21 +148,40 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => run_serve(args),
         Command::Check(args) => run_check(&args),
         Command::Rules { id } => run_rules(id.as_deref()),
+        Command::Policy(PolicyCommand::New { name, sdk }) => {
+            let sdk = sdk.unwrap_or_else(crate::policy_new::default_sdk_path);
+            let root = crate::policy_new::scaffold(Path::new("."), &name, &sdk).map_err(anyhow::Error::msg)?;
+            println!("created {}: `cargo test` there, then `initguard policy test {}`", root.display(), root.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Policy(PolicyCommand::Test { path }) => {
+            let host = initguard_wasm::WasmHost::new(initguard_wasm::HostConfig::default())?;
+            let summary = crate::policy_tests::run(&path, &host).map_err(anyhow::Error::msg)?;
+            print!("{}", summary.report);
+            Ok(if summary.failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
     }
 }
 
-/// The config file (or the embedded default) as the server's policy source.
+/// The config file (or the embedded default) as the server's policy source: one WASM engine
+/// for every reload, and the config and its modules watched.
 struct ConfigPolicies {
     path: Option<PathBuf>,
+    loader: config::Loader,
 }
 
 impl initguard_server::PolicySource for ConfigPolicies {
     fn load(&self) -> Result<initguard_core::Pipeline, String> {
-        config::load_pipeline(self.path.as_deref()).map_err(|e| e.to_string())
+        self.loader.load(self.path.as_deref()).map_err(|e| e.to_string())
     }
 
     fn watched_files(&self) -> Vec<PathBuf> {
-        self.path.iter().cloned().collect()
+        let Some(path) = &self.path else { return Vec::new() };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let modules = config::Config::load(Some(path))
+            .map(|c| c.policies.into_iter().filter_map(|p| p.module).map(|m| base.join(m)).collect())
+            .unwrap_or_else(|_| Vec::new());
+        std::iter::once(path.clone()).chain(modules).collect()
     }
 }
 
@@ -180,7 +218,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         reload_interval: args.reload_interval,
         shutdown_grace: args.shutdown_grace,
     };
-    let policies = std::sync::Arc::new(ConfigPolicies { path: args.config });
+    let policies = std::sync::Arc::new(ConfigPolicies { path: args.config, loader: config::Loader::new() });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

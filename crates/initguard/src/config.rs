@@ -1,9 +1,12 @@
 //! The config file: which policies run, with which settings, modes and match rules.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use initguard_core::{FailurePolicy, MatchRules, Mode, Pipeline, PolicyEntry};
+use initguard_core::{FailurePolicy, MatchRules, Mode, Pipeline, Policy, PolicyEntry};
+use initguard_wasm::{HostConfig, ModuleSpec, WasmHost};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -17,14 +20,25 @@ pub struct Config {
     pub policies: Vec<PolicyConfig>,
 }
 
-/// One policy of the pipeline. A policy may appear more than once with different names.
+/// One policy of the pipeline: a built-in or a WASM module. A policy may appear more than
+/// once with different names.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyConfig {
     /// Unique in the file; names the policy in messages, reports and metrics.
     pub name: String,
     /// The built-in policy to run (see `initguard rules`).
-    pub builtin: String,
+    pub builtin: Option<String>,
+    /// A WebAssembly component implementing `initguard:policy`; relative paths are relative to
+    /// the config file.
+    pub module: Option<PathBuf>,
+    /// The module's expected SHA-256 (hex); a mismatch refuses to load.
+    pub sha256: Option<String>,
+    /// Deadline of one evaluation of a module (default 250ms).
+    #[serde(default, with = "humantime_serde_option")]
+    pub timeout: Option<Duration>,
+    /// Linear memory one instance of a module may use (default 64Mi; suffixes Ki, Mi, Gi).
+    pub memory_limit: Option<String>,
     #[serde(default)]
     pub settings: Value,
     #[serde(default)]
@@ -33,6 +47,38 @@ pub struct PolicyConfig {
     pub failure_policy: FailurePolicy,
     #[serde(default, rename = "match")]
     pub match_rules: MatchRules,
+}
+
+/// Durations written as `250ms`, `2s`.
+mod humantime_serde_option {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
+        humantime::parse_duration(&text)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a duration such as 250ms or 2s: {e}")))
+    }
+}
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
+const DEFAULT_MEMORY_LIMIT: usize = 64 << 20;
+
+fn parse_memory(text: &str) -> Result<usize, String> {
+    let (number, factor) = match text {
+        t if t.ends_with("Gi") => (&t[..t.len() - 2], 1 << 30),
+        t if t.ends_with("Mi") => (&t[..t.len() - 2], 1 << 20),
+        t if t.ends_with("Ki") => (&t[..t.len() - 2], 1 << 10),
+        t => (t, 1),
+    };
+    number
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .filter(|n| *n >= 1 << 16)
+        .ok_or_else(|| format!("{text:?} is not a memory size of at least 64Ki, such as 64Mi"))
 }
 
 /// A config that cannot be used, with where the problem is.
@@ -100,47 +146,104 @@ impl Config {
         }
     }
 
-    /// Builds every policy; a bad builtin name or setting fails with the policy named.
-    pub fn pipeline(&self, source_name: &str) -> Result<Pipeline, ConfigError> {
-        let entries =
-            self.policies
-                .iter()
-                .enumerate()
-                .map(|(index, config)| {
-                    let policy = initguard_rules::builtin(&config.builtin, &config.settings)
-                        .map_err(|e| ConfigError::Policy {
-                            source_name: source_name.to_owned(),
-                            index,
-                            name: config.name.clone(),
-                            reason: match e {
-                                initguard_rules::BuiltinError::Settings(e) => {
-                                    format!("settings.{e}")
-                                }
-                                unknown @ initguard_rules::BuiltinError::Unknown { .. } => {
-                                    format!("builtin: {unknown}")
-                                }
-                            },
-                        })?;
-                    Ok(PolicyEntry {
-                        name: config.name.clone(),
-                        mode: config.mode,
-                        failure_policy: config.failure_policy,
-                        rules: config.match_rules.clone(),
-                        policy,
-                    })
+    /// Builds every policy; a bad builtin, module or setting fails with the policy named.
+    /// `base` is the folder relative module paths start from.
+    pub fn pipeline(&self, source_name: &str, base: &Path, loader: &Loader) -> Result<Pipeline, ConfigError> {
+        let entries = self
+            .policies
+            .iter()
+            .enumerate()
+            .map(|(index, config)| {
+                let error = |reason: String| ConfigError::Policy {
+                    source_name: source_name.to_owned(),
+                    index,
+                    name: config.name.clone(),
+                    reason,
+                };
+                let policy = config.build(base, loader).map_err(error)?;
+                Ok(PolicyEntry {
+                    name: config.name.clone(),
+                    mode: config.mode,
+                    failure_policy: config.failure_policy,
+                    rules: config.match_rules.clone(),
+                    policy,
                 })
-                .collect::<Result<_, _>>()?;
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Pipeline::new(entries))
     }
 }
 
-/// Loads the config at `path` (or the default) and builds its pipeline.
+impl PolicyConfig {
+    fn build(&self, base: &Path, loader: &Loader) -> Result<Arc<dyn Policy>, String> {
+        match (&self.builtin, &self.module) {
+            (Some(builtin), None) => {
+                let module_only = [
+                    ("sha256", self.sha256.is_some()),
+                    ("timeout", self.timeout.is_some()),
+                    ("memoryLimit", self.memory_limit.is_some()),
+                ];
+                if let Some((key, _)) = module_only.iter().find(|(_, set)| *set) {
+                    return Err(format!("{key}: only modules take this key"));
+                }
+                initguard_rules::builtin(builtin, &self.settings).map_err(|e| match e {
+                    initguard_rules::BuiltinError::Settings(e) => format!("settings.{e}"),
+                    unknown @ initguard_rules::BuiltinError::Unknown { .. } => format!("builtin: {unknown}"),
+                })
+            }
+            (None, Some(module)) => {
+                let memory_limit = match &self.memory_limit {
+                    Some(text) => parse_memory(text).map_err(|e| format!("memoryLimit: {e}"))?,
+                    None => DEFAULT_MEMORY_LIMIT,
+                };
+                let spec = ModuleSpec {
+                    name: self.name.clone(),
+                    path: base.join(module),
+                    sha256: self.sha256.clone(),
+                    settings: self.settings.clone(),
+                    timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
+                    memory_limit,
+                };
+                let policy = loader.wasm_host()?.load(&spec).map_err(|e| format!("module: {e}"))?;
+                Ok(Arc::new(policy))
+            }
+            (Some(_), Some(_)) => Err("set either builtin or module, not both".to_owned()),
+            (None, None) => Err("set builtin (see `initguard rules`) or module (a .wasm policy)".to_owned()),
+        }
+    }
+}
+
+/// Builds pipelines from config, keeping one WASM engine for every load and reload.
+#[derive(Debug, Default)]
+pub struct Loader {
+    wasm: OnceLock<WasmHost>,
+}
+
+impl Loader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The WASM host, created on first use so that configs without modules never pay for it.
+    fn wasm_host(&self) -> Result<&WasmHost, String> {
+        if let Some(host) = self.wasm.get() {
+            return Ok(host);
+        }
+        let host = WasmHost::new(HostConfig::default()).map_err(|e| e.to_string())?;
+        Ok(self.wasm.get_or_init(|| host))
+    }
+
+    /// Loads the config at `path` (or the embedded default) and builds its pipeline.
+    pub fn load(&self, path: Option<&Path>) -> Result<Pipeline, ConfigError> {
+        let source_name = path.map_or_else(|| "embedded default config".to_owned(), |p| p.display().to_string());
+        let base = path.and_then(Path::parent).unwrap_or(Path::new("."));
+        Config::load(path)?.pipeline(&source_name, base, self)
+    }
+}
+
+/// Loads the config at `path` (or the default) with a fresh loader.
 pub fn load_pipeline(path: Option<&Path>) -> Result<Pipeline, ConfigError> {
-    let source_name = path.map_or_else(
-        || "embedded default config".to_owned(),
-        |p| p.display().to_string(),
-    );
-    Config::load(path)?.pipeline(&source_name)
+    Loader::new().load(path)
 }
 
 #[cfg(test)]
@@ -148,7 +251,7 @@ mod tests {
     use super::*;
 
     fn error(text: &str) -> String {
-        match Config::from_yaml(text, "test.yaml").and_then(|c| c.pipeline("test.yaml")) {
+        match Config::from_yaml(text, "test.yaml").and_then(|c| c.pipeline("test.yaml", Path::new("."), &Loader::new())) {
             Ok(_) => panic!("config should be refused:\n{text}"),
             Err(e) => e.to_string(),
         }
@@ -239,7 +342,7 @@ mod tests {
     #[test]
     fn a_policy_may_appear_twice_with_different_settings() {
         let text = "policies:\n  - {name: strict, builtin: init-container-hygiene, settings: {requireDigest: true}, match: {namespaces: [prod]}}\n  - {name: relaxed, builtin: init-container-hygiene, mode: audit}\n";
-        let pipeline = Config::from_yaml(text, "t").unwrap().pipeline("t").unwrap();
+        let pipeline = Config::from_yaml(text, "t").unwrap().pipeline("t", Path::new("."), &Loader::new()).unwrap();
         assert_eq!(pipeline.entries().len(), 2);
     }
 }

@@ -6,3 +6,5 @@ pub mod cli;
 pub mod config;
 pub mod input;
 pub mod output;
+pub mod policy_new;
+pub mod policy_tests;

@@ -1,4 +1,4 @@
-//! Container image references: `[registry/]repository[:tag][@digest]`.
+//! Container image references: `[registry/]repository[:tag][@digest]`, with Docker's default registry.
 
 /// The parts of an image reference that pinning and registry rules look at.
 #[derive(Debug, Clone, PartialEq, Eq)]

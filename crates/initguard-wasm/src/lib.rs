@@ -1,0 +1,393 @@
+//! The wasmtime host for `initguard:policy` components.
+//!
+//! One [`WasmHost`] owns the `Engine` (pooling allocator, epoch interruption, a ticker thread)
+//! and the linker. Each module is compiled once (the machine code is cached on disk by content
+//! hash and engine), pre-linked, and wrapped as a [`WasmPolicy`] that implements core's
+//! `Policy`, so matching, modes and patch handling are the built-ins'. Every evaluation gets a
+//! fresh instance from the pool: nothing leaks between requests. A trap, a timeout, running out
+//! of memory or a malformed outcome is a `PolicyError` naming the cause; the host never panics
+//! and the next evaluation is unaffected.
+
+pub mod build;
+mod cache;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use initguard_core::{Outcome, Policy, PolicyError, Request, Violation};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../initguard-policy/wit",
+        world: "policy",
+    });
+}
+
+use bindings::initguard::policy::host::Level;
+
+/// How often the epoch advances; deadlines are rounded up to it.
+const EPOCH_TICK: Duration = Duration::from_millis(2);
+/// Guest stdout and stderr kept per evaluation; the rest is dropped.
+const CAPTURED_OUTPUT: usize = 16 * 1024;
+/// `host.log` messages kept per evaluation.
+const LOG_LINES: usize = 64;
+/// The largest outcome accepted, counting every string in it.
+const MAX_OUTCOME_BYTES: usize = 1 << 20;
+
+/// Engine-wide settings.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Where compiled modules are cached; `None` compiles at every load.
+    pub cache_dir: Option<PathBuf>,
+    /// Instances that may exist at once (concurrent evaluations across all policies).
+    pub max_instances: u32,
+    /// The largest linear memory any policy may be given.
+    pub max_memory: usize,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self { cache_dir: default_cache_dir(), max_instances: 256, max_memory: 256 << 20 }
+    }
+}
+
+/// `$XDG_CACHE_HOME/initguard/wasm`, or `~/.cache/initguard/wasm`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("initguard").join("wasm"))
+}
+
+/// What config says about one module.
+#[derive(Debug, Clone)]
+pub struct ModuleSpec {
+    /// The policy's name in config, for messages and logs.
+    pub name: String,
+    pub path: PathBuf,
+    /// Hex SHA-256 the module must have.
+    pub sha256: Option<String>,
+    /// Settings as JSON, checked by the module's `validate-settings` at load.
+    pub settings: serde_json::Value,
+    /// Deadline of one evaluation.
+    pub timeout: Duration,
+    /// Linear memory one instance may grow to.
+    pub memory_limit: usize,
+}
+
+/// A module that cannot be loaded, with the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum WasmError {
+    #[error("cannot read module {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("module {path} has sha256 {actual}, config expects {expected}")]
+    Checksum { path: String, expected: String, actual: String },
+    #[error("module {path} is not a valid component: {error}")]
+    Compile { path: String, error: String },
+    #[error("module {path} does not implement initguard:policy@0.1.0: {error}")]
+    Contract { path: String, error: String },
+    #[error("module {path} rejected its settings: {error}")]
+    Settings { path: String, error: String },
+    #[error("module {path} failed at load: {error}")]
+    Load { path: String, error: String },
+    #[error("memory limit of {limit} bytes is above the host's maximum of {max}")]
+    MemoryLimit { limit: usize, max: usize },
+    #[error("cannot set up the WASM engine: {0}")]
+    Engine(String),
+}
+
+/// The per-store state: WASI with nothing granted, the memory limiter, captured output.
+struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    policy: Arc<str>,
+    logged: usize,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl bindings::initguard::policy::host::Host for HostState {
+    fn log(&mut self, level: Level, message: String) {
+        self.logged += 1;
+        if self.logged > LOG_LINES {
+            return;
+        }
+        let policy = &*self.policy;
+        let message: String = message.chars().take(2048).collect();
+        match level {
+            Level::Debug => tracing::debug!(policy, "{message}"),
+            Level::Info => tracing::info!(policy, "{message}"),
+            Level::Warn => tracing::warn!(policy, "{message}"),
+            Level::Error => tracing::error!(policy, "{message}"),
+        }
+    }
+}
+
+/// The `types` interface has only types; its host trait is empty.
+impl bindings::initguard::policy::types::Host for HostState {}
+
+/// Refuses memory growth past the policy's limit and remembers that it did, so that the
+/// trap that follows is reported as running out of memory.
+struct MemoryLimiter {
+    limit: usize,
+    exceeded: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// The engine and linker shared by every policy.
+pub struct WasmHost {
+    engine: Engine,
+    linker: Linker<HostState>,
+    /// Components compiled in this process, by SHA-256: reloads and concurrent loads of one
+    /// module compile it once.
+    compiled: Mutex<HashMap<String, Component>>,
+    config: HostConfig,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for WasmHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmHost").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Drop for WasmHost {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl WasmHost {
+    pub fn new(config: HostConfig) -> Result<Self, WasmError> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(config.max_instances)
+            .total_core_instances(config.max_instances * 4)
+            .total_memories(config.max_instances * 2)
+            .total_tables(config.max_instances * 4)
+            .max_memory_size(config.max_memory)
+            // Keeping a little memory resident, and letting the kernel say which pages were
+            // touched, is what makes fresh instances cheap and lets them scale across cores.
+            .linear_memory_keep_resident(2 << 20)
+            .table_keep_resident(64 << 10)
+            .pagemap_scan(wasmtime::Enabled::Auto);
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm).map_err(|e| WasmError::Engine(e.to_string()))?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| WasmError::Engine(e.to_string()))?;
+        bindings::Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|e| WasmError::Engine(e.to_string()))?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        {
+            let (engine, stop) = (engine.weak(), Arc::clone(&ticker_stop));
+            std::thread::Builder::new()
+                .name("initguard-wasm-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        match engine.upgrade() {
+                            Some(engine) => engine.increment_epoch(),
+                            None => break,
+                        }
+                    }
+                })
+                .map_err(|e| WasmError::Engine(e.to_string()))?;
+        }
+        Ok(Self { engine, linker, compiled: Mutex::default(), config, ticker_stop })
+    }
+
+    /// Reads, checks, compiles (or loads from the cache), links and asks the module for its
+    /// info and its verdict on the settings.
+    pub fn load(&self, spec: &ModuleSpec) -> Result<WasmPolicy, WasmError> {
+        let path = spec.path.display().to_string();
+        if spec.memory_limit > self.config.max_memory {
+            return Err(WasmError::MemoryLimit { limit: spec.memory_limit, max: self.config.max_memory });
+        }
+        let bytes = std::fs::read(&spec.path).map_err(|error| WasmError::Read { path: path.clone(), error })?;
+        let digest = hex::encode(Sha256::digest(&bytes));
+        if let Some(expected) = &spec.sha256
+            && !expected.eq_ignore_ascii_case(&digest)
+        {
+            return Err(WasmError::Checksum { path, expected: expected.clone(), actual: digest });
+        }
+        let component = {
+            // Held while compiling, so that a second load of the same module waits and reuses.
+            let mut compiled = self.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match compiled.get(&digest) {
+                Some(component) => component.clone(),
+                None => {
+                    let component = cache::component(&self.engine, &bytes, &digest, self.config.cache_dir.as_deref())
+                        .map_err(|error| WasmError::Compile { path: path.clone(), error })?;
+                    compiled.insert(digest, component.clone());
+                    component
+                }
+            }
+        };
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| WasmError::Contract { path: path.clone(), error: format!("{e:#}") })?;
+        let pre = bindings::PolicyPre::new(instance_pre)
+            .map_err(|e| WasmError::Contract { path: path.clone(), error: format!("{e:#}") })?;
+        let mut policy = WasmPolicy {
+            name: Arc::from(spec.name.as_str()),
+            pre,
+            engine: self.engine.clone(),
+            settings: spec.settings.to_string(),
+            timeout: spec.timeout,
+            memory_limit: spec.memory_limit,
+            mutating: false,
+        };
+        let load_error = |error: PolicyError| WasmError::Load { path: path.clone(), error: error.to_string() };
+        policy.mutating = policy.call(|bindings, store| bindings.call_info(store)).map_err(load_error)?.mutating;
+        let settings = policy.settings.clone();
+        policy
+            .call(|bindings, store| bindings.call_validate_settings(store, &settings))
+            .map_err(load_error)?
+            .map_err(|error| WasmError::Settings { path: path.clone(), error })?;
+        Ok(policy)
+    }
+}
+
+/// A loaded policy module.
+pub struct WasmPolicy {
+    name: Arc<str>,
+    pre: bindings::PolicyPre<HostState>,
+    engine: Engine,
+    settings: String,
+    timeout: Duration,
+    memory_limit: usize,
+    mutating: bool,
+}
+
+impl std::fmt::Debug for WasmPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmPolicy")
+            .field("name", &self.name)
+            .field("mutating", &self.mutating)
+            .field("timeout", &self.timeout)
+            .field("memory_limit", &self.memory_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WasmPolicy {
+    /// Runs `f` on a fresh instance with the deadline and memory limit, mapping every way a
+    /// guest can fail to a `PolicyError`.
+    fn call<R>(
+        &self,
+        f: impl FnOnce(&bindings::Policy, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PolicyError> {
+        let stdout = MemoryOutputPipe::new(CAPTURED_OUTPUT);
+        let stderr = MemoryOutputPipe::new(CAPTURED_OUTPUT);
+        let wasi = WasiCtx::builder().stdout(stdout.clone()).stderr(stderr.clone()).build();
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter { limit: self.memory_limit, exceeded: false },
+            policy: Arc::clone(&self.name),
+            logged: 0,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let ticks = self.timeout.as_micros().div_ceil(EPOCH_TICK.as_micros()).max(1);
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store.epoch_deadline_trap();
+        let result = self.pre.instantiate(&mut store).and_then(|bindings| f(&bindings, &mut store));
+        for (stream, pipe) in [("stdout", &stdout), ("stderr", &stderr)] {
+            let captured = pipe.contents();
+            if !captured.is_empty() {
+                let text = String::from_utf8_lossy(&captured);
+                tracing::debug!(policy = &*self.name, stream, "{}", text.trim_end());
+            }
+        }
+        result.map_err(|error| self.classify(&error, store.data().limiter.exceeded))
+    }
+
+    fn classify(&self, error: &wasmtime::Error, out_of_memory: bool) -> PolicyError {
+        if out_of_memory {
+            return PolicyError::OutOfMemory(format!("linear memory may not grow past {} bytes", self.memory_limit));
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => PolicyError::Timeout(self.timeout),
+            Some(trap) => PolicyError::Trap(trap.to_string()),
+            None => PolicyError::Trap(format!("{error:#}")),
+        }
+    }
+}
+
+impl Policy for WasmPolicy {
+    fn mutating(&self) -> bool {
+        self.mutating
+    }
+
+    fn evaluate(&self, request: &Request) -> Result<Outcome, PolicyError> {
+        let review = request.to_review_json();
+        let outcome = self
+            .call(|bindings, store| bindings.call_evaluate(store, &review, &self.settings))?
+            .map_err(PolicyError::Reported)?;
+        let size = outcome.warnings.iter().map(String::len).sum::<usize>()
+            + outcome.patch.as_ref().map_or(0, String::len)
+            + outcome
+                .violations
+                .iter()
+                .map(|v| v.message.len() + v.path.as_ref().map_or(0, String::len) + v.rule.as_ref().map_or(0, String::len))
+                .sum::<usize>();
+        if size > MAX_OUTCOME_BYTES {
+            return Err(PolicyError::InvalidOutcome(format!(
+                "{size} bytes of outcome, more than the {MAX_OUTCOME_BYTES} allowed"
+            )));
+        }
+        let patch = match outcome.patch {
+            Some(_) if !self.mutating => {
+                return Err(PolicyError::InvalidOutcome("a validating policy returned a patch".to_owned()));
+            }
+            Some(text) => Some(serde_json::from_str::<json_patch::Patch>(&text).map_err(|e| {
+                PolicyError::InvalidOutcome(format!("the patch is not an RFC 6902 JSON Patch: {e}"))
+            })?),
+            None => None,
+        };
+        Ok(Outcome {
+            violations: outcome
+                .violations
+                .into_iter()
+                .map(|v| Violation { rule: v.rule.unwrap_or_default().into(), path: v.path, message: v.message })
+                .collect(),
+            warnings: outcome.warnings,
+            patch,
+        })
+    }
+}
+
+/// The hex SHA-256 of a file, for `sha256:` in config.
+pub fn sha256_of(path: &Path) -> std::io::Result<String> {
+    Ok(hex::encode(Sha256::digest(std::fs::read(path)?)))
+}

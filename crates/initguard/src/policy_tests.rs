@@ -1,0 +1,283 @@
+//! `initguard policy test`: YAML test suites for WASM policies.
+//!
+//! A suite names a module and its cases; each case gives a manifest (inline `object`, a
+//! `manifest` file, or an AdmissionReview `review` file), settings, and what to expect:
+//!
+//! ```yaml
+//! module: ../target/wasm32-wasip2/release/my_policy.wasm   # relative to this file
+//! cases:
+//!   - name: a floating tag is denied
+//!     manifest: pods/latest.yaml
+//!     settings: {allowLatest: false}
+//!     expect:
+//!       allowed: false
+//!       violations:                 # a number, or a list matched in order
+//!         - path: spec.initContainers[0].image
+//!           message: "floating tag"  # a regular expression
+//!           rule: TAG-001
+//!       warnings: 0
+//!   - name: defaults are filled in
+//!     object: {apiVersion: v1, kind: Pod, ...}
+//!     expect:
+//!       patched: golden/defaults.yaml  # the object after mutation; INITGUARD_BLESS=1 writes it
+//! ```
+//!
+//! The policy runs in `enforce` mode with `failurePolicy: Fail`, mutate then validate, as in
+//! `check`; a policy error is a denial whose message says so.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use initguard_core::{FailurePolicy, MatchRules, Mode, Phase, Pipeline, PolicyEntry, Request, Review};
+use initguard_wasm::{ModuleSpec, WasmHost};
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Suite {
+    /// The component, relative to the suite; by default the crate the suite belongs to.
+    module: Option<PathBuf>,
+    #[serde(default = "default_timeout", with = "duration_text")]
+    timeout: Duration,
+    cases: Vec<Case>,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+
+mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Case {
+    name: String,
+    object: Option<Value>,
+    manifest: Option<PathBuf>,
+    review: Option<PathBuf>,
+    #[serde(default)]
+    settings: Value,
+    #[serde(default)]
+    expect: Expect,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Expect {
+    allowed: Option<bool>,
+    violations: Option<ExpectedViolations>,
+    warnings: Option<usize>,
+    patched: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ExpectedViolations {
+    Count(usize),
+    Each(Vec<ExpectedViolation>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectedViolation {
+    path: Option<String>,
+    message: Option<String>,
+    rule: Option<String>,
+}
+
+/// What a run of one or more suites found.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub report: String,
+}
+
+/// Runs the suite file at `path`, or every `*.yaml` suite under a folder's `tests/`. A folder
+/// that is a crate is built first (into `$CARGO_TARGET_DIR`, or its own `target/`), and its
+/// component is what suites without `module:` test.
+pub fn run(path: &Path, host: &WasmHost) -> Result<Summary, String> {
+    let built = if path.join("Cargo.toml").is_file() {
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| path.join("target"), PathBuf::from);
+        let components = initguard_wasm::build::build_components(path, &target)?;
+        let name = initguard_wasm::build::package_name(path)?;
+        Some(initguard_wasm::build::component_path(&components, &name))
+    } else {
+        None
+    };
+    let suites = if path.is_dir() {
+        let folder = path.join("tests");
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&folder)
+            .map_err(|e| format!("{}: {e}", folder.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .collect();
+        found.sort();
+        found
+    } else {
+        vec![path.to_owned()]
+    };
+    if suites.is_empty() {
+        return Err(format!("{}: no test suites (tests/*.yaml)", path.display()));
+    }
+    let mut summary = Summary::default();
+    for suite in suites {
+        run_suite(&suite, host, built.as_deref(), &mut summary)?;
+    }
+    let _ = writeln!(
+        summary.report,
+        "\ntest result: {}. {} passed, {} failed",
+        if summary.failed == 0 { "ok" } else { "FAILED" },
+        summary.passed,
+        summary.failed
+    );
+    Ok(summary)
+}
+
+fn run_suite(path: &Path, host: &WasmHost, built: Option<&Path>, summary: &mut Summary) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let suite: Suite = serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let module = match (&suite.module, built) {
+        (Some(module), _) => base.join(module),
+        (None, Some(built)) => built.to_owned(),
+        (None, None) => return Err(format!("{}: no module: name one, or test the policy's crate folder", path.display())),
+    };
+    let _ = writeln!(summary.report, "running {} cases from {}", suite.cases.len(), path.display());
+    for case in &suite.cases {
+        match run_case(case, &suite, &module, base, host) {
+            Ok(()) => {
+                summary.passed += 1;
+                let _ = writeln!(summary.report, "case {} ... ok", case.name);
+            }
+            Err(problems) => {
+                summary.failed += 1;
+                let _ = writeln!(summary.report, "case {} ... FAILED", case.name);
+                for problem in problems.lines() {
+                    let _ = writeln!(summary.report, "    {problem}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_yaml(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn request_of(case: &Case, base: &Path) -> Result<Request, String> {
+    match (&case.object, &case.manifest, &case.review) {
+        (Some(object), None, None) => Ok(Request::create(object.clone())),
+        (None, Some(manifest), None) => Ok(Request::create(read_yaml(&base.join(manifest))?)),
+        (None, None, Some(review)) => {
+            let value = read_yaml(&base.join(review))?;
+            Ok(Review::from_value(&value).map_err(|e| e.to_string())?.request)
+        }
+        _ => Err("give exactly one of object, manifest or review".to_owned()),
+    }
+}
+
+fn run_case(case: &Case, suite: &Suite, module: &Path, base: &Path, host: &WasmHost) -> Result<(), String> {
+    let spec = ModuleSpec {
+        name: "policy".to_owned(),
+        path: module.to_owned(),
+        sha256: None,
+        settings: case.settings.clone(),
+        timeout: suite.timeout,
+        memory_limit: 64 << 20,
+    };
+    let policy = host.load(&spec).map_err(|e| e.to_string())?;
+    let pipeline = Pipeline::new(vec![PolicyEntry {
+        name: "policy".to_owned(),
+        mode: Mode::Enforce,
+        failure_policy: FailurePolicy::Fail,
+        rules: MatchRules { kinds: vec!["*".to_owned()], ..MatchRules::default() },
+        policy: Arc::new(policy),
+    }]);
+    let request = request_of(case, base)?;
+    let decision = pipeline.evaluate(&request, Phase::All);
+    let mut problems = Vec::new();
+    let expect = &case.expect;
+    if let Some(allowed) = expect.allowed
+        && decision.allowed() != allowed
+    {
+        let why = decision.denial.as_ref().map(|d| format!(": {}", d.message)).unwrap_or_default();
+        problems.push(format!("expected allowed: {allowed}, got {}{why}", decision.allowed()));
+    }
+    let violations: Vec<_> = decision
+        .reports
+        .iter()
+        .filter_map(|r| r.result.as_ref().ok())
+        .flat_map(|o| o.violations.iter())
+        .collect();
+    match &expect.violations {
+        Some(ExpectedViolations::Count(count)) if *count != violations.len() => {
+            problems.push(format!("expected {count} violations, got {}: {violations:?}", violations.len()));
+        }
+        Some(ExpectedViolations::Each(expected)) => {
+            if expected.len() != violations.len() {
+                problems.push(format!("expected {} violations, got {}", expected.len(), violations.len()));
+            }
+            for (index, (want, got)) in expected.iter().zip(&violations).enumerate() {
+                if want.path.is_some() && want.path != got.path {
+                    problems.push(format!("violation {index}: expected path {:?}, got {:?}", want.path, got.path));
+                }
+                if let Some(rule) = want.rule.as_deref().filter(|r| *r != got.rule) {
+                    problems.push(format!("violation {index}: expected rule {rule:?}, got {:?}", got.rule));
+                }
+                if let Some(pattern) = &want.message {
+                    let regex = Regex::new(pattern).map_err(|e| format!("violation {index}: bad message regex: {e}"))?;
+                    if !regex.is_match(&got.message) {
+                        problems.push(format!("violation {index}: message {:?} does not match /{pattern}/", got.message));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Some(count) = expect.warnings.filter(|c| *c != decision.warnings.len()) {
+        problems.push(format!("expected {count} warnings, got {}: {:?}", decision.warnings.len(), decision.warnings));
+    }
+    if let Some(golden) = &expect.patched {
+        let actual = decision.mutated.clone().or_else(|| request.object().cloned()).unwrap_or_default();
+        if let Err(problem) = compare_golden(&base.join(golden), &actual) {
+            problems.push(problem);
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+}
+
+/// Compares the patched object with a YAML golden file; `INITGUARD_BLESS` rewrites it.
+fn compare_golden(path: &Path, actual: &Value) -> Result<(), String> {
+    let rendered = serde_yaml_ng::to_string(actual).map_err(|e| e.to_string())?;
+    if std::env::var_os("INITGUARD_BLESS").is_some() {
+        return std::fs::write(path, &rendered).map_err(|e| format!("{}: {e}", path.display()));
+    }
+    let expected = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: {e} (INITGUARD_BLESS=1 writes it)", path.display()))?;
+    let expected_value: Value = serde_yaml_ng::from_str(&expected).map_err(|e| format!("{}: {e}", path.display()))?;
+    if &expected_value == actual {
+        return Ok(());
+    }
+    let diff = similar::TextDiff::from_lines(expected.as_str(), rendered.as_str());
+    Err(format!(
+        "patched object differs from {}:\n{}",
+        path.display(),
+        diff.unified_diff().context_radius(2).header("expected", "actual")
+    ))
+}

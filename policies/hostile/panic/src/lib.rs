@@ -1,0 +1,16 @@
+//! Hostile: panics (a trap, with panic = "abort").
+
+use initguard_policy::{Outcome, Policy, Request, export_policy};
+
+pub struct Panic;
+
+impl Policy for Panic {
+    type Settings = ();
+
+    fn evaluate(request: &Request, (): &()) -> Result<Outcome, String> {
+        println!("about to panic on {}", request.name);
+        panic!("this policy always panics");
+    }
+}
+
+export_policy!(Panic);

@@ -1,0 +1,18 @@
+//! Hostile: never returns from `evaluate`. initguard must stop it at the deadline.
+
+use initguard_policy::{Outcome, Policy, Request, export_policy};
+
+pub struct Spin;
+
+impl Policy for Spin {
+    type Settings = ();
+
+    fn evaluate(request: &Request, (): &()) -> Result<Outcome, String> {
+        let mut counter = request.name.len() as u64;
+        loop {
+            counter = std::hint::black_box(counter.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+    }
+}
+
+export_policy!(Spin);

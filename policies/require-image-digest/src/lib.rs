@@ -1,0 +1,60 @@
+//! `require-image-digest`: init container images are pinned by digest (`@sha256:…`), except
+//! images under an exempt prefix.
+
+use initguard_policy::{ContainerKind, ImageRef, Outcome, Policy, Request, Violation, export_policy};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Settings {
+    /// Image prefixes that need no digest, such as `registry.example.com/dev/`.
+    #[serde(default)]
+    pub exempt: Vec<String>,
+}
+
+pub struct RequireImageDigest;
+
+impl Policy for RequireImageDigest {
+    type Settings = Settings;
+
+    fn evaluate(request: &Request, settings: &Settings) -> Result<Outcome, String> {
+        let mut outcome = Outcome::default();
+        let Some(workload) = request.workload().map_err(|e| e.to_string())? else { return Ok(outcome) };
+        for (index, container) in workload.init_containers().iter().enumerate() {
+            let Some(image) = container.image.as_deref() else { continue };
+            let reference = ImageRef::parse(image);
+            let exempt = settings.exempt.iter().any(|prefix| image.starts_with(prefix.as_str()) || reference.is_from(prefix));
+            if reference.digest.is_none() && !exempt {
+                let path = workload.container_path(ContainerKind::Init, index).field("image");
+                outcome.violations.push(Violation::at(
+                    "DIG-001",
+                    &path,
+                    format!("image {image:?} is not pinned by digest: use {}@sha256:<digest>", reference.repository),
+                ));
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+export_policy!(RequireImageDigest);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use initguard_policy::test::evaluate;
+    use serde_json::json;
+
+    #[test]
+    fn tags_need_digests_unless_exempt() {
+        let pod = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}, "spec": {"template": {"spec": {
+            "initContainers": [
+                {"name": "a", "image": "busybox:1.36"},
+                {"name": "b", "image": "busybox@sha256:4f4a1a5ee1d1c1b8d0b7b6c1b0ab2f1c3f2c0e5c3c1fbf2f2b8c7a1d9e6c4b3a"},
+                {"name": "c", "image": "registry.example.com/dev/tool:1"}],
+            "containers": [{"name": "job", "image": "busybox:1.36"}]}}}});
+        let outcome = evaluate::<RequireImageDigest>(pod, json!({"exempt": ["registry.example.com/dev/"]})).unwrap();
+        let paths: Vec<_> = outcome.violations.iter().map(|v| v.path.clone().unwrap()).collect();
+        assert_eq!(paths, ["spec.template.spec.initContainers[0].image"]);
+    }
+}
