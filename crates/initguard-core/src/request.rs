@@ -286,7 +286,11 @@ impl Request {
     pub fn create(object: Value) -> Self {
         let kind = gvk_of(&object);
         // Every kind with a pod spec is named in the plural by adding an `s`.
-        let resource = GroupVersionResource::gvr(&kind.group, &kind.version, &format!("{}s", kind.kind.to_lowercase()));
+        let resource = GroupVersionResource::gvr(
+            &kind.group,
+            &kind.version,
+            &format!("{}s", kind.kind.to_lowercase()),
+        );
         let object = Object::from_value(object);
         Self {
             uid: OFFLINE_UID.to_owned(),
@@ -527,7 +531,8 @@ mod tests {
 
     #[test]
     fn review_json_round_trips() {
-        let parsed = Review::from_slice(&review("admission.k8s.io/v1beta1", pod_request())).unwrap();
+        let parsed =
+            Review::from_slice(&review("admission.k8s.io/v1beta1", pod_request())).unwrap();
         let again = Review::from_slice(parsed.request.to_review_json().as_bytes()).unwrap();
         assert_eq!(again.version, ReviewVersion::V1);
         assert_eq!(again.request.uid, "u-1");

@@ -40,12 +40,20 @@
 //! a patch is an RFC 6902 JSON Patch against the request's object and is accepted only from
 //! policies whose `info` says they mutate.
 
-pub use initguard_core::{self as core, ContainerKind, FieldPath, Outcome, Request, Violation, Workload, WorkloadKind};
 pub use initguard_core::image::ImageRef;
 pub use initguard_core::k8s_openapi;
+pub use initguard_core::{
+    self as core, ContainerKind, FieldPath, Outcome, Request, Violation, Workload, WorkloadKind,
+};
 pub use json_patch;
 
 #[doc(hidden)]
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    unsafe_code,
+    missing_debug_implementations
+)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "wit",
@@ -91,7 +99,8 @@ pub fn parse_settings<P: Policy>(settings: &str) -> Result<P::Settings, String> 
 /// Runs a policy on a review's JSON: what the component's `evaluate` does, callable natively.
 pub fn evaluate_review<P: Policy>(review_json: &str, settings: &str) -> Result<Outcome, String> {
     let settings = parse_settings::<P>(settings)?;
-    let review = initguard_core::Review::from_slice(review_json.as_bytes()).map_err(|e| e.to_string())?;
+    let review =
+        initguard_core::Review::from_slice(review_json.as_bytes()).map_err(|e| e.to_string())?;
     P::evaluate(&review.request, &settings)
 }
 
@@ -113,10 +122,14 @@ pub fn log(level: bindings::initguard::policy::host::Level, message: &str) {
 #[doc(hidden)]
 pub mod glue {
     use super::{Policy, bindings};
-    use bindings::initguard::policy::types::{Outcome as WitOutcome, PolicyInfo, Violation as WitViolation};
+    use bindings::initguard::policy::types::{
+        Outcome as WitOutcome, PolicyInfo, Violation as WitViolation,
+    };
 
     pub fn info<P: Policy>() -> PolicyInfo {
-        PolicyInfo { mutating: P::MUTATING }
+        PolicyInfo {
+            mutating: P::MUTATING,
+        }
     }
 
     pub fn validate_settings<P: Policy>(settings: &str) -> Result<(), String> {

@@ -9,9 +9,9 @@ use initguard_core::{
 };
 use serde::Deserialize;
 
-use initguard_core::image::ImageRef;
 use crate::quantity::Quantity;
 use crate::shell::unbounded_reason;
+use initguard_core::image::ImageRef;
 
 pub const NAME: &str = "init-container-hygiene";
 

@@ -13,7 +13,14 @@ pub fn build_components(manifest_dir: &Path, target_dir: &Path) -> Result<PathBu
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
         .current_dir(manifest_dir)
-        .args(["build", "--release", "--quiet", "--target", TARGET, "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "--target",
+            TARGET,
+            "--target-dir",
+        ])
         .arg(target_dir)
         // The outer build's settings are for the host, not for the guest.
         .env_remove("RUSTFLAGS")
@@ -45,8 +52,16 @@ pub fn package_name(manifest_dir: &Path) -> Result<String, String> {
         .output()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !output.status.success() {
-        return Err(format!("{}: {}", manifest_dir.display(), String::from_utf8_lossy(&output.stderr)));
+        return Err(format!(
+            "{}: {}",
+            manifest_dir.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ));
     }
-    let manifest: serde_json::Value = serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())?;
-    manifest["name"].as_str().map(str::to_owned).ok_or_else(|| format!("{}: no package name", manifest_dir.display()))
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())?;
+    manifest["name"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{}: no package name", manifest_dir.display()))
 }

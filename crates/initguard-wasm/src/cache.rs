@@ -9,7 +9,12 @@ use wasmtime::component::Component;
 
 /// The component for `bytes`, from the cache when possible; a broken or missing cache entry is
 /// rebuilt, and a cache that cannot be written is only logged.
-pub fn component(engine: &Engine, bytes: &[u8], digest: &str, cache_dir: Option<&Path>) -> Result<Component, String> {
+pub fn component(
+    engine: &Engine,
+    bytes: &[u8],
+    digest: &str,
+    cache_dir: Option<&Path>,
+) -> Result<Component, String> {
     let Some(dir) = cache_dir else {
         return Component::new(engine, bytes).map_err(|e| format!("{e:#}"));
     };
@@ -24,7 +29,9 @@ pub fn component(engine: &Engine, bytes: &[u8], digest: &str, cache_dir: Option<
         #[allow(unsafe_code)]
         match unsafe { Component::deserialize_file(engine, &entry) } {
             Ok(component) => return Ok(component),
-            Err(error) => tracing::warn!(entry = %entry.display(), "cached component unusable, recompiling: {error:#}"),
+            Err(error) => {
+                tracing::warn!(entry = %entry.display(), "cached component unusable, recompiling: {error:#}");
+            }
         }
     }
     let component = Component::new(engine, bytes).map_err(|e| format!("{e:#}"))?;

@@ -13,17 +13,21 @@ mod cache;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use initguard_core::{Outcome, Policy, PolicyError, Request, Violation};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    Trap,
+};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+#[allow(clippy::all, clippy::pedantic, missing_debug_implementations)]
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../initguard-policy/wit",
@@ -55,7 +59,11 @@ pub struct HostConfig {
 
 impl Default for HostConfig {
     fn default() -> Self {
-        Self { cache_dir: default_cache_dir(), max_instances: 256, max_memory: 256 << 20 }
+        Self {
+            cache_dir: default_cache_dir(),
+            max_instances: 256,
+            max_memory: 256 << 20,
+        }
     }
 }
 
@@ -89,7 +97,11 @@ pub enum WasmError {
     #[error("cannot read module {path}: {error}")]
     Read { path: String, error: std::io::Error },
     #[error("module {path} has sha256 {actual}, config expects {expected}")]
-    Checksum { path: String, expected: String, actual: String },
+    Checksum {
+        path: String,
+        expected: String,
+        actual: String,
+    },
     #[error("module {path} is not a valid component: {error}")]
     Compile { path: String, error: String },
     #[error("module {path} does not implement initguard:policy@0.1.0: {error}")]
@@ -115,7 +127,10 @@ struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -147,7 +162,12 @@ struct MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.limit {
             self.exceeded = true;
             return Ok(false);
@@ -155,7 +175,12 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }
@@ -173,7 +198,9 @@ pub struct WasmHost {
 
 impl std::fmt::Debug for WasmHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WasmHost").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("WasmHost")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -202,7 +229,8 @@ impl WasmHost {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm).map_err(|e| WasmError::Engine(e.to_string()))?;
         let mut linker = Linker::<HostState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| WasmError::Engine(e.to_string()))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| WasmError::Engine(e.to_string()))?;
         bindings::Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| WasmError::Engine(e.to_string()))?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -221,7 +249,13 @@ impl WasmHost {
                 })
                 .map_err(|e| WasmError::Engine(e.to_string()))?;
         }
-        Ok(Self { engine, linker, compiled: Mutex::default(), config, ticker_stop })
+        Ok(Self {
+            engine,
+            linker,
+            compiled: Mutex::default(),
+            config,
+            ticker_stop,
+        })
     }
 
     /// Reads, checks, compiles (or loads from the cache), links and asks the module for its
@@ -229,34 +263,59 @@ impl WasmHost {
     pub fn load(&self, spec: &ModuleSpec) -> Result<WasmPolicy, WasmError> {
         let path = spec.path.display().to_string();
         if spec.memory_limit > self.config.max_memory {
-            return Err(WasmError::MemoryLimit { limit: spec.memory_limit, max: self.config.max_memory });
+            return Err(WasmError::MemoryLimit {
+                limit: spec.memory_limit,
+                max: self.config.max_memory,
+            });
         }
-        let bytes = std::fs::read(&spec.path).map_err(|error| WasmError::Read { path: path.clone(), error })?;
+        let bytes = std::fs::read(&spec.path).map_err(|error| WasmError::Read {
+            path: path.clone(),
+            error,
+        })?;
         let digest = hex::encode(Sha256::digest(&bytes));
         if let Some(expected) = &spec.sha256
             && !expected.eq_ignore_ascii_case(&digest)
         {
-            return Err(WasmError::Checksum { path, expected: expected.clone(), actual: digest });
+            return Err(WasmError::Checksum {
+                path,
+                expected: expected.clone(),
+                actual: digest,
+            });
         }
         let component = {
             // Held while compiling, so that a second load of the same module waits and reuses.
-            let mut compiled = self.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            match compiled.get(&digest) {
-                Some(component) => component.clone(),
-                None => {
-                    let component = cache::component(&self.engine, &bytes, &digest, self.config.cache_dir.as_deref())
-                        .map_err(|error| WasmError::Compile { path: path.clone(), error })?;
-                    compiled.insert(digest, component.clone());
-                    component
-                }
+            let mut compiled = self
+                .compiled
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(component) = compiled.get(&digest) {
+                component.clone()
+            } else {
+                let component = cache::component(
+                    &self.engine,
+                    &bytes,
+                    &digest,
+                    self.config.cache_dir.as_deref(),
+                )
+                .map_err(|error| WasmError::Compile {
+                    path: path.clone(),
+                    error,
+                })?;
+                compiled.insert(digest, component.clone());
+                component
             }
         };
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| WasmError::Contract { path: path.clone(), error: format!("{e:#}") })?;
-        let pre = bindings::PolicyPre::new(instance_pre)
-            .map_err(|e| WasmError::Contract { path: path.clone(), error: format!("{e:#}") })?;
+        let instance_pre =
+            self.linker
+                .instantiate_pre(&component)
+                .map_err(|e| WasmError::Contract {
+                    path: path.clone(),
+                    error: format!("{e:#}"),
+                })?;
+        let pre = bindings::PolicyPre::new(instance_pre).map_err(|e| WasmError::Contract {
+            path: path.clone(),
+            error: format!("{e:#}"),
+        })?;
         let mut policy = WasmPolicy {
             name: Arc::from(spec.name.as_str()),
             pre,
@@ -266,13 +325,22 @@ impl WasmHost {
             memory_limit: spec.memory_limit,
             mutating: false,
         };
-        let load_error = |error: PolicyError| WasmError::Load { path: path.clone(), error: error.to_string() };
-        policy.mutating = policy.call(|bindings, store| bindings.call_info(store)).map_err(load_error)?.mutating;
+        let load_error = |error: PolicyError| WasmError::Load {
+            path: path.clone(),
+            error: error.to_string(),
+        };
+        policy.mutating = policy
+            .call(|bindings, store| bindings.call_info(store))
+            .map_err(load_error)?
+            .mutating;
         let settings = policy.settings.clone();
         policy
             .call(|bindings, store| bindings.call_validate_settings(store, &settings))
             .map_err(load_error)?
-            .map_err(|error| WasmError::Settings { path: path.clone(), error })?;
+            .map_err(|error| WasmError::Settings {
+                path: path.clone(),
+                error,
+            })?;
         Ok(policy)
     }
 }
@@ -308,20 +376,33 @@ impl WasmPolicy {
     ) -> Result<R, PolicyError> {
         let stdout = MemoryOutputPipe::new(CAPTURED_OUTPUT);
         let stderr = MemoryOutputPipe::new(CAPTURED_OUTPUT);
-        let wasi = WasiCtx::builder().stdout(stdout.clone()).stderr(stderr.clone()).build();
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
-            limiter: MemoryLimiter { limit: self.memory_limit, exceeded: false },
+            limiter: MemoryLimiter {
+                limit: self.memory_limit,
+                exceeded: false,
+            },
             policy: Arc::clone(&self.name),
             logged: 0,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        let ticks = self.timeout.as_micros().div_ceil(EPOCH_TICK.as_micros()).max(1);
+        let ticks = self
+            .timeout
+            .as_micros()
+            .div_ceil(EPOCH_TICK.as_micros())
+            .max(1);
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
         store.epoch_deadline_trap();
-        let result = self.pre.instantiate(&mut store).and_then(|bindings| f(&bindings, &mut store));
+        let result = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|bindings| f(&bindings, &mut store));
         for (stream, pipe) in [("stdout", &stdout), ("stderr", &stderr)] {
             let captured = pipe.contents();
             if !captured.is_empty() {
@@ -334,7 +415,10 @@ impl WasmPolicy {
 
     fn classify(&self, error: &wasmtime::Error, out_of_memory: bool) -> PolicyError {
         if out_of_memory {
-            return PolicyError::OutOfMemory(format!("linear memory may not grow past {} bytes", self.memory_limit));
+            return PolicyError::OutOfMemory(format!(
+                "linear memory may not grow past {} bytes",
+                self.memory_limit
+            ));
         }
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => PolicyError::Timeout(self.timeout),
@@ -359,7 +443,11 @@ impl Policy for WasmPolicy {
             + outcome
                 .violations
                 .iter()
-                .map(|v| v.message.len() + v.path.as_ref().map_or(0, String::len) + v.rule.as_ref().map_or(0, String::len))
+                .map(|v| {
+                    v.message.len()
+                        + v.path.as_ref().map_or(0, String::len)
+                        + v.rule.as_ref().map_or(0, String::len)
+                })
                 .sum::<usize>();
         if size > MAX_OUTCOME_BYTES {
             return Err(PolicyError::InvalidOutcome(format!(
@@ -368,18 +456,28 @@ impl Policy for WasmPolicy {
         }
         let patch = match outcome.patch {
             Some(_) if !self.mutating => {
-                return Err(PolicyError::InvalidOutcome("a validating policy returned a patch".to_owned()));
+                return Err(PolicyError::InvalidOutcome(
+                    "a validating policy returned a patch".to_owned(),
+                ));
             }
-            Some(text) => Some(serde_json::from_str::<json_patch::Patch>(&text).map_err(|e| {
-                PolicyError::InvalidOutcome(format!("the patch is not an RFC 6902 JSON Patch: {e}"))
-            })?),
+            Some(text) => Some(
+                serde_json::from_str::<json_patch::Patch>(&text).map_err(|e| {
+                    PolicyError::InvalidOutcome(format!(
+                        "the patch is not an RFC 6902 JSON Patch: {e}"
+                    ))
+                })?,
+            ),
             None => None,
         };
         Ok(Outcome {
             violations: outcome
                 .violations
                 .into_iter()
-                .map(|v| Violation { rule: v.rule.unwrap_or_default().into(), path: v.path, message: v.message })
+                .map(|v| Violation {
+                    rule: v.rule.unwrap_or_default().into(),
+                    path: v.path,
+                    message: v.message,
+                })
                 .collect(),
             warnings: outcome.warnings,
             patch,

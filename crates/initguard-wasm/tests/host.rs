@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use initguard_core::{FailurePolicy, MatchRules, Mode, Phase, Pipeline, Policy, PolicyEntry, PolicyError, Request};
+use initguard_core::{
+    FailurePolicy, MatchRules, Mode, Phase, Pipeline, Policy, PolicyEntry, PolicyError, Request,
+};
 use initguard_wasm::build::{build_components, component_path};
 use initguard_wasm::{HostConfig, ModuleSpec, WasmError, WasmHost, WasmPolicy};
 use serde_json::{Value, json};
@@ -18,7 +20,10 @@ fn components() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("policies");
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .unwrap()
+            .join("policies");
         build_components(&workspace, &target).unwrap_or_else(|e| panic!("{e}"))
     })
 }
@@ -27,7 +32,12 @@ fn host() -> &'static WasmHost {
     static HOST: OnceLock<WasmHost> = OnceLock::new();
     HOST.get_or_init(|| {
         let cache_dir = host_cache_dir();
-        WasmHost::new(HostConfig { cache_dir: Some(cache_dir), max_instances: 32, max_memory: 128 << 20 }).unwrap()
+        WasmHost::new(HostConfig {
+            cache_dir: Some(cache_dir),
+            max_instances: 32,
+            max_memory: 128 << 20,
+        })
+        .unwrap()
     })
 }
 
@@ -43,7 +53,9 @@ fn spec(crate_name: &str, settings: Value) -> ModuleSpec {
 }
 
 fn load(crate_name: &str, settings: Value) -> WasmPolicy {
-    host().load(&spec(crate_name, settings)).unwrap_or_else(|e| panic!("{crate_name}: {e}"))
+    host()
+        .load(&spec(crate_name, settings))
+        .unwrap_or_else(|e| panic!("{crate_name}: {e}"))
 }
 
 fn pod() -> Value {
@@ -54,21 +66,33 @@ fn pod() -> Value {
 
 /// A normal evaluation, to show the host is unaffected by what came before.
 fn still_works() {
-    let policy = load("allowed-registries", json!({"registries": ["registry.example.com"]}));
+    let policy = load(
+        "allowed-registries",
+        json!({"registries": ["registry.example.com"]}),
+    );
     let outcome = policy.evaluate(&Request::create(pod())).unwrap();
     assert_eq!(outcome.violations.len(), 1);
 }
 
 #[test]
 fn allowed_registries_reports_paths_and_rule_ids() {
-    let policy = load("allowed-registries", json!({"registries": ["registry.example.com"]}));
+    let policy = load(
+        "allowed-registries",
+        json!({"registries": ["registry.example.com"]}),
+    );
     assert!(!policy.mutating());
     let outcome = policy.evaluate(&Request::create(pod())).unwrap();
     assert_eq!(outcome.violations.len(), 1);
     let violation = &outcome.violations[0];
     assert_eq!(violation.rule, "REG-001");
-    assert_eq!(violation.path.as_deref(), Some("spec.initContainers[0].image"));
-    assert_eq!(violation.message, "image \"alpine/git:2.45\" (docker.io/alpine/git) is not from an allowed registry: registry.example.com");
+    assert_eq!(
+        violation.path.as_deref(),
+        Some("spec.initContainers[0].image")
+    );
+    assert_eq!(
+        violation.message,
+        "image \"alpine/git:2.45\" (docker.io/alpine/git) is not from an allowed registry: registry.example.com"
+    );
 }
 
 #[test]
@@ -81,12 +105,18 @@ fn reviews_from_the_apiserver_evaluate_alike() {
         "spec": {"template": {"spec": {"initContainers": [{"name": "i", "image": "busybox:1.36"}], "containers": []}}}}}});
     let parsed = initguard_core::Review::from_slice(&serde_json::to_vec(&review).unwrap()).unwrap();
     let outcome = policy.evaluate(&parsed.request).unwrap();
-    assert_eq!(outcome.violations[0].path.as_deref(), Some("spec.template.spec.initContainers[0].image"));
+    assert_eq!(
+        outcome.violations[0].path.as_deref(),
+        Some("spec.template.spec.initContainers[0].image")
+    );
 }
 
 #[test]
 fn mutating_policy_patches_through_the_pipeline() {
-    let policy = load("default-init-resources", json!({"requests": {"cpu": "10m"}, "limits": {}}));
+    let policy = load(
+        "default-init-resources",
+        json!({"requests": {"cpu": "10m"}, "limits": {}}),
+    );
     assert!(policy.mutating());
     let pipeline = Pipeline::new(vec![PolicyEntry {
         name: "defaults".into(),
@@ -98,17 +128,37 @@ fn mutating_policy_patches_through_the_pipeline() {
     let decision = pipeline.evaluate(&Request::create(pod()), Phase::Mutate);
     assert!(decision.allowed());
     let mutated = decision.mutated.unwrap();
-    assert_eq!(mutated["spec"]["initContainers"][1]["resources"], json!({"requests": {"cpu": "10m"}, "limits": {}}));
+    assert_eq!(
+        mutated["spec"]["initContainers"][1]["resources"],
+        json!({"requests": {"cpu": "10m"}, "limits": {}})
+    );
     assert!(mutated["spec"]["containers"][0].get("resources").is_none());
 }
 
 #[test]
 fn settings_are_validated_at_load() {
-    let error = host().load(&spec("allowed-registries", json!({}))).unwrap_err();
+    let error = host()
+        .load(&spec("allowed-registries", json!({})))
+        .unwrap_err();
     assert!(matches!(error, WasmError::Settings { .. }), "{error}");
-    assert!(error.to_string().ends_with("rejected its settings: registries: list at least one registry or prefix"), "{error}");
-    let error = host().load(&spec("allowed-registries", json!({"registries": ["a"], "apps": true}))).unwrap_err();
-    assert!(error.to_string().contains("invalid settings: unknown field `apps`"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .ends_with("rejected its settings: registries: list at least one registry or prefix"),
+        "{error}"
+    );
+    let error = host()
+        .load(&spec(
+            "allowed-registries",
+            json!({"registries": ["a"], "apps": true}),
+        ))
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("invalid settings: unknown field `apps`"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -118,16 +168,29 @@ fn sha256_must_match() {
     let error = host().load(&wrong).unwrap_err();
     assert!(matches!(error, WasmError::Checksum { .. }), "{error}");
     let mut right = spec("require-image-digest", json!({}));
-    right.sha256 = Some(initguard_wasm::sha256_of(&right.path).unwrap().to_uppercase());
+    right.sha256 = Some(
+        initguard_wasm::sha256_of(&right.path)
+            .unwrap()
+            .to_uppercase(),
+    );
     host().load(&right).unwrap();
 }
 
 #[test]
 fn a_component_without_the_exports_is_refused() {
-    let error = host().load(&spec("hostile-wrong-exports", Value::Null)).unwrap_err();
+    let error = host()
+        .load(&spec("hostile-wrong-exports", Value::Null))
+        .unwrap_err();
     assert!(matches!(error, WasmError::Contract { .. }), "{error}");
-    assert!(error.to_string().contains("does not implement initguard:policy@0.1.0"), "{error}");
-    let error = host().load(&spec("no-such-policy", Value::Null)).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("does not implement initguard:policy@0.1.0"),
+        "{error}"
+    );
+    let error = host()
+        .load(&spec("no-such-policy", Value::Null))
+        .unwrap_err();
     assert!(matches!(error, WasmError::Read { .. }), "{error}");
 }
 
@@ -146,7 +209,13 @@ fn an_endless_loop_stops_at_the_deadline() {
 fn a_memory_bomb_stops_at_the_limit() {
     let policy = load("hostile-memory-bomb", Value::Null);
     let error = policy.evaluate(&Request::create(pod())).unwrap_err();
-    assert_eq!(error, PolicyError::OutOfMemory(format!("linear memory may not grow past {} bytes", 32 << 20)));
+    assert_eq!(
+        error,
+        PolicyError::OutOfMemory(format!(
+            "linear memory may not grow past {} bytes",
+            32 << 20
+        ))
+    );
     still_works();
 }
 
@@ -154,7 +223,10 @@ fn a_memory_bomb_stops_at_the_limit() {
 fn a_panic_is_a_trap() {
     let policy = load("hostile-panic", Value::Null);
     let error = policy.evaluate(&Request::create(pod())).unwrap_err();
-    assert!(matches!(&error, PolicyError::Trap(message) if message.contains("unreachable")), "{error}");
+    assert!(
+        matches!(&error, PolicyError::Trap(message) if message.contains("unreachable")),
+        "{error}"
+    );
     still_works();
 }
 
@@ -162,7 +234,10 @@ fn a_panic_is_a_trap() {
 fn a_huge_outcome_is_refused() {
     let policy = load("hostile-huge-output", Value::Null);
     let error = policy.evaluate(&Request::create(pod())).unwrap_err();
-    assert!(matches!(&error, PolicyError::InvalidOutcome(message) if message.contains("more than the 1048576 allowed")), "{error}");
+    assert!(
+        matches!(&error, PolicyError::InvalidOutcome(message) if message.contains("more than the 1048576 allowed")),
+        "{error}"
+    );
     still_works();
 }
 
@@ -178,8 +253,13 @@ fn failure_policy_decides_what_a_broken_module_does() {
         }]);
         let decision = pipeline.evaluate(&Request::create(pod()), Phase::All);
         assert_eq!(decision.allowed(), allowed);
-        let text = decision.denial.map(|d| d.message).unwrap_or_else(|| decision.warnings.join(""));
-        assert!(text.contains("policy spin failed: the policy ran past its deadline of 100ms"), "{text}");
+        let text = decision
+            .denial
+            .map_or_else(|| decision.warnings.join(""), |d| d.message);
+        assert!(
+            text.contains("policy spin failed: the policy ran past its deadline of 100ms"),
+            "{text}"
+        );
     }
 }
 
@@ -187,13 +267,31 @@ fn failure_policy_decides_what_a_broken_module_does() {
 fn compiled_components_are_cached_by_content() {
     load("require-image-digest", json!({}));
     let cache = host_cache_dir();
-    let digest = initguard_wasm::sha256_of(&component_path(components(), "require-image-digest")).unwrap();
-    let cached = std::fs::read_dir(&cache).unwrap().filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().starts_with(&digest));
+    let digest =
+        initguard_wasm::sha256_of(&component_path(components(), "require-image-digest")).unwrap();
+    let cached = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().starts_with(&digest));
     assert!(cached, "no cache entry for {digest}");
     // A second engine, as after a restart, loads the machine code from disk.
-    let restarted = WasmHost::new(HostConfig { cache_dir: Some(cache), max_instances: 4, max_memory: 64 << 20 }).unwrap();
-    let policy = restarted.load(&spec("require-image-digest", json!({}))).unwrap();
-    assert_eq!(policy.evaluate(&Request::create(pod())).unwrap().violations.len(), 2);
+    let restarted = WasmHost::new(HostConfig {
+        cache_dir: Some(cache),
+        max_instances: 4,
+        max_memory: 64 << 20,
+    })
+    .unwrap();
+    let policy = restarted
+        .load(&spec("require-image-digest", json!({})))
+        .unwrap();
+    assert_eq!(
+        policy
+            .evaluate(&Request::create(pod()))
+            .unwrap()
+            .violations
+            .len(),
+        2
+    );
 }
 
 /// Kept between runs, so later test runs load compiled policies instead of compiling them.

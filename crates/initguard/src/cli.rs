@@ -59,9 +59,7 @@ pub enum PolicyCommand {
         sdk: Option<PathBuf>,
     },
     /// Run YAML test suites: a suite file, or a policy crate (built first) with tests/*.yaml.
-    Test {
-        path: PathBuf,
-    },
+    Test { path: PathBuf },
 }
 
 #[derive(Debug, Args)]
@@ -150,15 +148,24 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rules { id } => run_rules(id.as_deref()),
         Command::Policy(PolicyCommand::New { name, sdk }) => {
             let sdk = sdk.unwrap_or_else(crate::policy_new::default_sdk_path);
-            let root = crate::policy_new::scaffold(Path::new("."), &name, &sdk).map_err(anyhow::Error::msg)?;
-            println!("created {}: `cargo test` there, then `initguard policy test {}`", root.display(), root.display());
+            let root = crate::policy_new::scaffold(Path::new("."), &name, &sdk)
+                .map_err(anyhow::Error::msg)?;
+            println!(
+                "created {}: `cargo test` there, then `initguard policy test {}`",
+                root.display(),
+                root.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy(PolicyCommand::Test { path }) => {
             let host = initguard_wasm::WasmHost::new(initguard_wasm::HostConfig::default())?;
             let summary = crate::policy_tests::run(&path, &host).map_err(anyhow::Error::msg)?;
             print!("{}", summary.report);
-            Ok(if summary.failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if summary.failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }
@@ -172,15 +179,27 @@ struct ConfigPolicies {
 
 impl initguard_server::PolicySource for ConfigPolicies {
     fn load(&self) -> Result<initguard_core::Pipeline, String> {
-        self.loader.load(self.path.as_deref()).map_err(|e| e.to_string())
+        self.loader
+            .load(self.path.as_deref())
+            .map_err(|e| e.to_string())
     }
 
     fn watched_files(&self) -> Vec<PathBuf> {
-        let Some(path) = &self.path else { return Vec::new() };
+        let Some(path) = &self.path else {
+            return Vec::new();
+        };
         let base = path.parent().unwrap_or(Path::new("."));
-        let modules = config::Config::load(Some(path))
-            .map(|c| c.policies.into_iter().filter_map(|p| p.module).map(|m| base.join(m)).collect())
-            .unwrap_or_else(|_| Vec::new());
+        // A config that does not parse has no modules to watch; its reload reports why.
+        let modules: Vec<PathBuf> = config::Config::load(Some(path)).map_or_else(
+            |_| Vec::new(),
+            |c| {
+                c.policies
+                    .into_iter()
+                    .filter_map(|p| p.module)
+                    .map(|m| base.join(m))
+                    .collect()
+            },
+        );
         std::iter::once(path.clone()).chain(modules).collect()
     }
 }
@@ -218,7 +237,10 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         reload_interval: args.reload_interval,
         shutdown_grace: args.shutdown_grace,
     };
-    let policies = std::sync::Arc::new(ConfigPolicies { path: args.config, loader: config::Loader::new() });
+    let policies = std::sync::Arc::new(ConfigPolicies {
+        path: args.config,
+        loader: config::Loader::new(),
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

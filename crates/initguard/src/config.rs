@@ -55,11 +55,17 @@ mod humantime_serde_option {
 
     use serde::{Deserialize, Deserializer};
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
-        let Some(text) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
-        humantime::parse_duration(&text)
-            .map(Some)
-            .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a duration such as 250ms or 2s: {e}")))
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(deserializer)? else {
+            return Ok(None);
+        };
+        humantime::parse_duration(&text).map(Some).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a duration such as 250ms or 2s: {e}"
+            ))
+        })
     }
 }
 
@@ -148,7 +154,12 @@ impl Config {
 
     /// Builds every policy; a bad builtin, module or setting fails with the policy named.
     /// `base` is the folder relative module paths start from.
-    pub fn pipeline(&self, source_name: &str, base: &Path, loader: &Loader) -> Result<Pipeline, ConfigError> {
+    pub fn pipeline(
+        &self,
+        source_name: &str,
+        base: &Path,
+        loader: &Loader,
+    ) -> Result<Pipeline, ConfigError> {
         let entries = self
             .policies
             .iter()
@@ -188,7 +199,9 @@ impl PolicyConfig {
                 }
                 initguard_rules::builtin(builtin, &self.settings).map_err(|e| match e {
                     initguard_rules::BuiltinError::Settings(e) => format!("settings.{e}"),
-                    unknown @ initguard_rules::BuiltinError::Unknown { .. } => format!("builtin: {unknown}"),
+                    unknown @ initguard_rules::BuiltinError::Unknown { .. } => {
+                        format!("builtin: {unknown}")
+                    }
                 })
             }
             (None, Some(module)) => {
@@ -204,11 +217,16 @@ impl PolicyConfig {
                     timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
                     memory_limit,
                 };
-                let policy = loader.wasm_host()?.load(&spec).map_err(|e| format!("module: {e}"))?;
+                let policy = loader
+                    .wasm_host()?
+                    .load(&spec)
+                    .map_err(|e| format!("module: {e}"))?;
                 Ok(Arc::new(policy))
             }
             (Some(_), Some(_)) => Err("set either builtin or module, not both".to_owned()),
-            (None, None) => Err("set builtin (see `initguard rules`) or module (a .wasm policy)".to_owned()),
+            (None, None) => {
+                Err("set builtin (see `initguard rules`) or module (a .wasm policy)".to_owned())
+            }
         }
     }
 }
@@ -235,7 +253,10 @@ impl Loader {
 
     /// Loads the config at `path` (or the embedded default) and builds its pipeline.
     pub fn load(&self, path: Option<&Path>) -> Result<Pipeline, ConfigError> {
-        let source_name = path.map_or_else(|| "embedded default config".to_owned(), |p| p.display().to_string());
+        let source_name = path.map_or_else(
+            || "embedded default config".to_owned(),
+            |p| p.display().to_string(),
+        );
         let base = path.and_then(Path::parent).unwrap_or(Path::new("."));
         Config::load(path)?.pipeline(&source_name, base, self)
     }
@@ -251,7 +272,9 @@ mod tests {
     use super::*;
 
     fn error(text: &str) -> String {
-        match Config::from_yaml(text, "test.yaml").and_then(|c| c.pipeline("test.yaml", Path::new("."), &Loader::new())) {
+        match Config::from_yaml(text, "test.yaml")
+            .and_then(|c| c.pipeline("test.yaml", Path::new("."), &Loader::new()))
+        {
             Ok(_) => panic!("config should be refused:\n{text}"),
             Err(e) => e.to_string(),
         }
@@ -342,7 +365,10 @@ mod tests {
     #[test]
     fn a_policy_may_appear_twice_with_different_settings() {
         let text = "policies:\n  - {name: strict, builtin: init-container-hygiene, settings: {requireDigest: true}, match: {namespaces: [prod]}}\n  - {name: relaxed, builtin: init-container-hygiene, mode: audit}\n";
-        let pipeline = Config::from_yaml(text, "t").unwrap().pipeline("t", Path::new("."), &Loader::new()).unwrap();
+        let pipeline = Config::from_yaml(text, "t")
+            .unwrap()
+            .pipeline("t", Path::new("."), &Loader::new())
+            .unwrap();
         assert_eq!(pipeline.entries().len(), 2);
     }
 }

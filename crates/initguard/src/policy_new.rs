@@ -4,11 +4,23 @@
 use std::path::{Path, PathBuf};
 
 const TEMPLATES: [(&str, &str); 5] = [
-    ("Cargo.toml", include_str!("../templates/policy/Cargo.toml.in")),
+    (
+        "Cargo.toml",
+        include_str!("../templates/policy/Cargo.toml.in"),
+    ),
     ("src/lib.rs", include_str!("../templates/policy/lib.rs.in")),
-    ("tests/cases.yaml", include_str!("../templates/policy/cases.yaml.in")),
-    ("README.md", include_str!("../templates/policy/README.md.in")),
-    ("rust-toolchain.toml", include_str!("../templates/policy/rust-toolchain.toml.in")),
+    (
+        "tests/cases.yaml",
+        include_str!("../templates/policy/cases.yaml.in"),
+    ),
+    (
+        "README.md",
+        include_str!("../templates/policy/README.md.in"),
+    ),
+    (
+        "rust-toolchain.toml",
+        include_str!("../templates/policy/rust-toolchain.toml.in"),
+    ),
 ];
 
 /// Where the SDK sits in this source tree, for the generated path dependency.
@@ -19,11 +31,15 @@ pub fn default_sdk_path() -> PathBuf {
 /// Writes the crate `name` under `parent`; refuses to touch an existing folder.
 pub fn scaffold(parent: &Path, name: &str, sdk: &Path) -> Result<PathBuf, String> {
     let valid = !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && name.as_bytes()[0].is_ascii_lowercase()
         && !name.ends_with('-');
     if !valid {
-        return Err(format!("{name:?} is not a crate name: use lower-case letters, digits and '-', starting with a letter"));
+        return Err(format!(
+            "{name:?} is not a crate name: use lower-case letters, digits and '-', starting with a letter"
+        ));
     }
     let root = parent.join(name);
     if root.exists() {
@@ -34,7 +50,10 @@ pub fn scaffold(parent: &Path, name: &str, sdk: &Path) -> Result<PathBuf, String
         .split('-')
         .map(|part| {
             let mut chars = part.chars();
-            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
         })
         .collect();
     for (file, template) in TEMPLATES {

@@ -30,7 +30,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use initguard_core::{FailurePolicy, MatchRules, Mode, Phase, Pipeline, PolicyEntry, Request, Review};
+use initguard_core::{
+    FailurePolicy, MatchRules, Mode, Phase, Pipeline, PolicyEntry, Request, Review,
+};
 use initguard_wasm::{ModuleSpec, WasmHost};
 use regex::Regex;
 use serde::Deserialize;
@@ -111,7 +113,8 @@ pub struct Summary {
 /// component is what suites without `module:` test.
 pub fn run(path: &Path, host: &WasmHost) -> Result<Summary, String> {
     let built = if path.join("Cargo.toml").is_file() {
-        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| path.join("target"), PathBuf::from);
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| path.join("target"), PathBuf::from);
         let components = initguard_wasm::build::build_components(path, &target)?;
         let name = initguard_wasm::build::package_name(path)?;
         Some(initguard_wasm::build::component_path(&components, &name))
@@ -147,16 +150,32 @@ pub fn run(path: &Path, host: &WasmHost) -> Result<Summary, String> {
     Ok(summary)
 }
 
-fn run_suite(path: &Path, host: &WasmHost, built: Option<&Path>, summary: &mut Summary) -> Result<(), String> {
+fn run_suite(
+    path: &Path,
+    host: &WasmHost,
+    built: Option<&Path>,
+    summary: &mut Summary,
+) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let suite: Suite = serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let suite: Suite =
+        serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let module = match (&suite.module, built) {
         (Some(module), _) => base.join(module),
         (None, Some(built)) => built.to_owned(),
-        (None, None) => return Err(format!("{}: no module: name one, or test the policy's crate folder", path.display())),
+        (None, None) => {
+            return Err(format!(
+                "{}: no module: name one, or test the policy's crate folder",
+                path.display()
+            ));
+        }
     };
-    let _ = writeln!(summary.report, "running {} cases from {}", suite.cases.len(), path.display());
+    let _ = writeln!(
+        summary.report,
+        "running {} cases from {}",
+        suite.cases.len(),
+        path.display()
+    );
     for case in &suite.cases {
         match run_case(case, &suite, &module, base, host) {
             Ok(()) => {
@@ -186,13 +205,21 @@ fn request_of(case: &Case, base: &Path) -> Result<Request, String> {
         (None, Some(manifest), None) => Ok(Request::create(read_yaml(&base.join(manifest))?)),
         (None, None, Some(review)) => {
             let value = read_yaml(&base.join(review))?;
-            Ok(Review::from_value(&value).map_err(|e| e.to_string())?.request)
+            Ok(Review::from_value(&value)
+                .map_err(|e| e.to_string())?
+                .request)
         }
         _ => Err("give exactly one of object, manifest or review".to_owned()),
     }
 }
 
-fn run_case(case: &Case, suite: &Suite, module: &Path, base: &Path, host: &WasmHost) -> Result<(), String> {
+fn run_case(
+    case: &Case,
+    suite: &Suite,
+    module: &Path,
+    base: &Path,
+    host: &WasmHost,
+) -> Result<(), String> {
     let spec = ModuleSpec {
         name: "policy".to_owned(),
         path: module.to_owned(),
@@ -206,7 +233,10 @@ fn run_case(case: &Case, suite: &Suite, module: &Path, base: &Path, host: &WasmH
         name: "policy".to_owned(),
         mode: Mode::Enforce,
         failure_policy: FailurePolicy::Fail,
-        rules: MatchRules { kinds: vec!["*".to_owned()], ..MatchRules::default() },
+        rules: MatchRules {
+            kinds: vec!["*".to_owned()],
+            ..MatchRules::default()
+        },
         policy: Arc::new(policy),
     }]);
     let request = request_of(case, base)?;
@@ -216,8 +246,15 @@ fn run_case(case: &Case, suite: &Suite, module: &Path, base: &Path, host: &WasmH
     if let Some(allowed) = expect.allowed
         && decision.allowed() != allowed
     {
-        let why = decision.denial.as_ref().map(|d| format!(": {}", d.message)).unwrap_or_default();
-        problems.push(format!("expected allowed: {allowed}, got {}{why}", decision.allowed()));
+        let why = decision
+            .denial
+            .as_ref()
+            .map(|d| format!(": {}", d.message))
+            .unwrap_or_default();
+        problems.push(format!(
+            "expected allowed: {allowed}, got {}{why}",
+            decision.allowed()
+        ));
     }
     let violations: Vec<_> = decision
         .reports
@@ -227,23 +264,40 @@ fn run_case(case: &Case, suite: &Suite, module: &Path, base: &Path, host: &WasmH
         .collect();
     match &expect.violations {
         Some(ExpectedViolations::Count(count)) if *count != violations.len() => {
-            problems.push(format!("expected {count} violations, got {}: {violations:?}", violations.len()));
+            problems.push(format!(
+                "expected {count} violations, got {}: {violations:?}",
+                violations.len()
+            ));
         }
         Some(ExpectedViolations::Each(expected)) => {
             if expected.len() != violations.len() {
-                problems.push(format!("expected {} violations, got {}", expected.len(), violations.len()));
+                problems.push(format!(
+                    "expected {} violations, got {}",
+                    expected.len(),
+                    violations.len()
+                ));
             }
             for (index, (want, got)) in expected.iter().zip(&violations).enumerate() {
                 if want.path.is_some() && want.path != got.path {
-                    problems.push(format!("violation {index}: expected path {:?}, got {:?}", want.path, got.path));
+                    problems.push(format!(
+                        "violation {index}: expected path {:?}, got {:?}",
+                        want.path, got.path
+                    ));
                 }
                 if let Some(rule) = want.rule.as_deref().filter(|r| *r != got.rule) {
-                    problems.push(format!("violation {index}: expected rule {rule:?}, got {:?}", got.rule));
+                    problems.push(format!(
+                        "violation {index}: expected rule {rule:?}, got {:?}",
+                        got.rule
+                    ));
                 }
                 if let Some(pattern) = &want.message {
-                    let regex = Regex::new(pattern).map_err(|e| format!("violation {index}: bad message regex: {e}"))?;
+                    let regex = Regex::new(pattern)
+                        .map_err(|e| format!("violation {index}: bad message regex: {e}"))?;
                     if !regex.is_match(&got.message) {
-                        problems.push(format!("violation {index}: message {:?} does not match /{pattern}/", got.message));
+                        problems.push(format!(
+                            "violation {index}: message {:?} does not match /{pattern}/",
+                            got.message
+                        ));
                     }
                 }
             }
@@ -251,15 +305,27 @@ fn run_case(case: &Case, suite: &Suite, module: &Path, base: &Path, host: &WasmH
         _ => {}
     }
     if let Some(count) = expect.warnings.filter(|c| *c != decision.warnings.len()) {
-        problems.push(format!("expected {count} warnings, got {}: {:?}", decision.warnings.len(), decision.warnings));
+        problems.push(format!(
+            "expected {count} warnings, got {}: {:?}",
+            decision.warnings.len(),
+            decision.warnings
+        ));
     }
     if let Some(golden) = &expect.patched {
-        let actual = decision.mutated.clone().or_else(|| request.object().cloned()).unwrap_or_default();
+        let actual = decision
+            .mutated
+            .clone()
+            .or_else(|| request.object().cloned())
+            .unwrap_or_default();
         if let Err(problem) = compare_golden(&base.join(golden), &actual) {
             problems.push(problem);
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
 }
 
 /// Compares the patched object with a YAML golden file; `INITGUARD_BLESS` rewrites it.
@@ -270,7 +336,8 @@ fn compare_golden(path: &Path, actual: &Value) -> Result<(), String> {
     }
     let expected = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: {e} (INITGUARD_BLESS=1 writes it)", path.display()))?;
-    let expected_value: Value = serde_yaml_ng::from_str(&expected).map_err(|e| format!("{}: {e}", path.display()))?;
+    let expected_value: Value =
+        serde_yaml_ng::from_str(&expected).map_err(|e| format!("{}: {e}", path.display()))?;
     if &expected_value == actual {
         return Ok(());
     }
@@ -278,6 +345,8 @@ fn compare_golden(path: &Path, actual: &Value) -> Result<(), String> {
     Err(format!(
         "patched object differs from {}:\n{}",
         path.display(),
-        diff.unified_diff().context_radius(2).header("expected", "actual")
+        diff.unified_diff()
+            .context_radius(2)
+            .header("expected", "actual")
     ))
 }

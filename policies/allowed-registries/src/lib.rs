@@ -1,7 +1,9 @@
 //! `allowed-registries`: container images come from a configured list of registries or
 //! repository prefixes. Init containers always; app and ephemeral containers on request.
 
-use initguard_policy::{ContainerKind, ImageRef, Outcome, Policy, Request, Violation, export_policy};
+use initguard_policy::{
+    ContainerKind, ImageRef, Outcome, Policy, Request, Violation, export_policy,
+};
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -32,17 +34,23 @@ impl Policy for AllowedRegistries {
 
     fn evaluate(request: &Request, settings: &Settings) -> Result<Outcome, String> {
         let mut outcome = Outcome::default();
-        let Some(workload) = request.workload().map_err(|e| e.to_string())? else { return Ok(outcome) };
+        let Some(workload) = request.workload().map_err(|e| e.to_string())? else {
+            return Ok(outcome);
+        };
         for container in workload.containers() {
             let checked = match container.kind {
                 ContainerKind::Init => true,
                 ContainerKind::App => settings.app_containers,
                 ContainerKind::Ephemeral => settings.ephemeral_containers,
             };
-            let Some(image) = container.image.filter(|_| checked) else { continue };
+            let Some(image) = container.image.filter(|_| checked) else {
+                continue;
+            };
             let reference = ImageRef::parse(image);
             if !settings.registries.iter().any(|r| reference.is_from(r)) {
-                let path = workload.container_path(container.kind, container.index).field("image");
+                let path = workload
+                    .container_path(container.kind, container.index)
+                    .field("image");
                 outcome.violations.push(Violation::at(
                     "REG-001",
                     &path,
@@ -74,8 +82,14 @@ mod tests {
 
     #[test]
     fn init_containers_from_other_registries_are_violations() {
-        let outcome = evaluate::<AllowedRegistries>(pod(), json!({"registries": ["registry.example.com"]})).unwrap();
-        let paths: Vec<_> = outcome.violations.iter().map(|v| v.path.clone().unwrap()).collect();
+        let outcome =
+            evaluate::<AllowedRegistries>(pod(), json!({"registries": ["registry.example.com"]}))
+                .unwrap();
+        let paths: Vec<_> = outcome
+            .violations
+            .iter()
+            .map(|v| v.path.clone().unwrap())
+            .collect();
         assert_eq!(paths, ["spec.initContainers[1].image"]);
     }
 
@@ -89,6 +103,12 @@ mod tests {
     #[test]
     fn settings_are_checked() {
         assert!(initguard_policy::parse_settings::<AllowedRegistries>("{}").is_err());
-        assert!(initguard_policy::parse_settings::<AllowedRegistries>(r#"{"registries": ["a"], "x": 1}"#).unwrap_err().contains("unknown field `x`"));
+        assert!(
+            initguard_policy::parse_settings::<AllowedRegistries>(
+                r#"{"registries": ["a"], "x": 1}"#
+            )
+            .unwrap_err()
+            .contains("unknown field `x`")
+        );
     }
 }

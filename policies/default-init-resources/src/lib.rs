@@ -18,8 +18,16 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        let pair = |cpu: &str, memory: &str| BTreeMap::from([("cpu".to_owned(), cpu.to_owned()), ("memory".to_owned(), memory.to_owned())]);
-        Self { requests: pair("50m", "64Mi"), limits: pair("500m", "256Mi") }
+        let pair = |cpu: &str, memory: &str| {
+            BTreeMap::from([
+                ("cpu".to_owned(), cpu.to_owned()),
+                ("memory".to_owned(), memory.to_owned()),
+            ])
+        };
+        Self {
+            requests: pair("50m", "64Mi"),
+            limits: pair("500m", "256Mi"),
+        }
     }
 }
 
@@ -31,18 +39,36 @@ impl Policy for DefaultInitResources {
 
     fn evaluate(request: &Request, settings: &Settings) -> Result<Outcome, String> {
         let mut outcome = Outcome::default();
-        let Some(workload) = request.workload().map_err(|e| e.to_string())? else { return Ok(outcome) };
-        let Some(object) = request.object() else { return Ok(outcome) };
+        let Some(workload) = request.workload().map_err(|e| e.to_string())? else {
+            return Ok(outcome);
+        };
+        let Some(object) = request.object() else {
+            return Ok(outcome);
+        };
         let mut changed = object.clone();
-        let pointer = workload.spec_path().field("initContainers").to_json_pointer();
-        let Some(Value::Array(containers)) = changed.pointer_mut(&pointer) else { return Ok(outcome) };
+        let pointer = workload
+            .spec_path()
+            .field("initContainers")
+            .to_json_pointer();
+        let Some(Value::Array(containers)) = changed.pointer_mut(&pointer) else {
+            return Ok(outcome);
+        };
         for container in containers.iter_mut() {
-            let Some(container) = container.as_object_mut() else { continue };
+            let Some(container) = container.as_object_mut() else {
+                continue;
+            };
             let resources = container.entry("resources").or_insert_with(|| json!({}));
-            let Some(resources) = resources.as_object_mut() else { continue };
-            for (field, defaults) in [("requests", &settings.requests), ("limits", &settings.limits)] {
+            let Some(resources) = resources.as_object_mut() else {
+                continue;
+            };
+            for (field, defaults) in [
+                ("requests", &settings.requests),
+                ("limits", &settings.limits),
+            ] {
                 let list = resources.entry(field).or_insert_with(|| json!({}));
-                let Some(list) = list.as_object_mut() else { continue };
+                let Some(list) = list.as_object_mut() else {
+                    continue;
+                };
                 for (name, quantity) in defaults {
                     list.entry(name.clone()).or_insert_with(|| json!(quantity));
                 }
@@ -71,8 +97,14 @@ mod tests {
         let first = &patched["spec"]["initContainers"][0]["resources"];
         assert_eq!(first["requests"], json!({"cpu": "1", "memory": "64Mi"}));
         assert_eq!(first["limits"], json!({"cpu": "500m", "memory": "256Mi"}));
-        assert_eq!(patched["spec"]["initContainers"][1]["resources"]["requests"]["cpu"], "50m");
-        assert!(patched["spec"]["containers"][0].get("resources").is_none(), "app containers are left alone");
+        assert_eq!(
+            patched["spec"]["initContainers"][1]["resources"]["requests"]["cpu"],
+            "50m"
+        );
+        assert!(
+            patched["spec"]["containers"][0].get("resources").is_none(),
+            "app containers are left alone"
+        );
     }
 
     #[test]
@@ -81,6 +113,11 @@ mod tests {
             "initContainers": [{"name": "a", "image": "busybox:1.36", "resources": {
                 "requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}],
             "containers": [{"name": "app", "image": "nginx:1.27"}]}});
-        assert_eq!(evaluate::<DefaultInitResources>(pod, json!({})).unwrap().patch, None);
+        assert_eq!(
+            evaluate::<DefaultInitResources>(pod, json!({}))
+                .unwrap()
+                .patch,
+            None
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! `require-image-digest`: init container images are pinned by digest (`@sha256:…`), except
 //! images under an exempt prefix.
 
-use initguard_policy::{ContainerKind, ImageRef, Outcome, Policy, Request, Violation, export_policy};
+use initguard_policy::{
+    ContainerKind, ImageRef, Outcome, Policy, Request, Violation, export_policy,
+};
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -19,17 +21,29 @@ impl Policy for RequireImageDigest {
 
     fn evaluate(request: &Request, settings: &Settings) -> Result<Outcome, String> {
         let mut outcome = Outcome::default();
-        let Some(workload) = request.workload().map_err(|e| e.to_string())? else { return Ok(outcome) };
+        let Some(workload) = request.workload().map_err(|e| e.to_string())? else {
+            return Ok(outcome);
+        };
         for (index, container) in workload.init_containers().iter().enumerate() {
-            let Some(image) = container.image.as_deref() else { continue };
+            let Some(image) = container.image.as_deref() else {
+                continue;
+            };
             let reference = ImageRef::parse(image);
-            let exempt = settings.exempt.iter().any(|prefix| image.starts_with(prefix.as_str()) || reference.is_from(prefix));
+            let exempt = settings
+                .exempt
+                .iter()
+                .any(|prefix| image.starts_with(prefix.as_str()) || reference.is_from(prefix));
             if reference.digest.is_none() && !exempt {
-                let path = workload.container_path(ContainerKind::Init, index).field("image");
+                let path = workload
+                    .container_path(ContainerKind::Init, index)
+                    .field("image");
                 outcome.violations.push(Violation::at(
                     "DIG-001",
                     &path,
-                    format!("image {image:?} is not pinned by digest: use {}@sha256:<digest>", reference.repository),
+                    format!(
+                        "image {image:?} is not pinned by digest: use {}@sha256:<digest>",
+                        reference.repository
+                    ),
                 ));
             }
         }
@@ -53,8 +67,14 @@ mod tests {
                 {"name": "b", "image": "busybox@sha256:4f4a1a5ee1d1c1b8d0b7b6c1b0ab2f1c3f2c0e5c3c1fbf2f2b8c7a1d9e6c4b3a"},
                 {"name": "c", "image": "registry.example.com/dev/tool:1"}],
             "containers": [{"name": "job", "image": "busybox:1.36"}]}}}});
-        let outcome = evaluate::<RequireImageDigest>(pod, json!({"exempt": ["registry.example.com/dev/"]})).unwrap();
-        let paths: Vec<_> = outcome.violations.iter().map(|v| v.path.clone().unwrap()).collect();
+        let outcome =
+            evaluate::<RequireImageDigest>(pod, json!({"exempt": ["registry.example.com/dev/"]}))
+                .unwrap();
+        let paths: Vec<_> = outcome
+            .violations
+            .iter()
+            .map(|v| v.path.clone().unwrap())
+            .collect();
         assert_eq!(paths, ["spec.template.spec.initContainers[0].image"]);
     }
 }

@@ -9,8 +9,13 @@ impl Policy for HugeOutput {
 
     fn evaluate(_: &Request, (): &()) -> Result<Outcome, String> {
         let message = "x".repeat(64 * 1024);
-        let violations = (0..64).map(|_| Violation::object("HUGE", message.clone())).collect();
-        Ok(Outcome { violations, ..Outcome::default() })
+        let violations = (0..64)
+            .map(|_| Violation::object("HUGE", message.clone()))
+            .collect();
+        Ok(Outcome {
+            violations,
+            ..Outcome::default()
+        })
     }
 }
 

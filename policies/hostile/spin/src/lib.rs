@@ -10,7 +10,8 @@ impl Policy for Spin {
     fn evaluate(request: &Request, (): &()) -> Result<Outcome, String> {
         let mut counter = request.name.len() as u64;
         loop {
-            counter = std::hint::black_box(counter.wrapping_mul(6364136223846793005).wrapping_add(1));
+            counter =
+                std::hint::black_box(counter.wrapping_mul(6364136223846793005).wrapping_add(1));
         }
     }
 }
