@@ -16,6 +16,11 @@
 //!           message: "floating tag"  # a regular expression
 //!           rule: TAG-001
 //!       warnings: 0
+//!   - name: bad settings are refused at load
+//!     object: {apiVersion: v1, kind: Pod, ...}
+//!     settings: {allowLatest: maybe}
+//!     expect:
+//!       loadError: "invalid type"       # a regular expression
 //!   - name: defaults are filled in
 //!     object: {apiVersion: v1, kind: Pod, ...}
 //!     expect:
@@ -79,6 +84,8 @@ struct Case {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Expect {
+    /// The module must refuse to load (bad settings), with a message matching this regex.
+    load_error: Option<String>,
     allowed: Option<bool>,
     violations: Option<ExpectedViolations>,
     warnings: Option<usize>,
@@ -228,7 +235,25 @@ fn run_case(
         timeout: suite.timeout,
         memory_limit: 64 << 20,
     };
-    let policy = host.load(&spec).map_err(|e| e.to_string())?;
+    let loaded = host.load(&spec);
+    let policy = match (loaded, &case.expect.load_error) {
+        (Ok(policy), None) => policy,
+        (Err(error), None) => return Err(error.to_string()),
+        (Ok(_), Some(pattern)) => {
+            return Err(format!(
+                "expected the module to refuse to load with /{pattern}/, it loaded"
+            ));
+        }
+        (Err(error), Some(pattern)) => {
+            let regex = Regex::new(pattern).map_err(|e| format!("bad loadError regex: {e}"))?;
+            let message = error.to_string();
+            return if regex.is_match(&message) {
+                Ok(())
+            } else {
+                Err(format!("load error {message:?} does not match /{pattern}/"))
+            };
+        }
+    };
     let pipeline = Pipeline::new(vec![PolicyEntry {
         name: "policy".to_owned(),
         mode: Mode::Enforce,
