@@ -220,7 +220,7 @@ impl WasmHost {
             .max_memory_size(config.max_memory)
             // Keeping a little memory resident, and letting the kernel say which pages were
             // touched, is what makes fresh instances cheap and lets them scale across cores.
-            .linear_memory_keep_resident(2 << 20)
+            .linear_memory_keep_resident(4 << 20)
             .table_keep_resident(64 << 10)
             .pagemap_scan(wasmtime::Enabled::Auto);
         let mut wasm = Config::new();

@@ -19,6 +19,7 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use initguard_server::tls::{generate_certs, service_names};
+use initguard_wasm::build::build_components;
 use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -27,20 +28,35 @@ const CONCURRENCIES: [usize; 3] = [1, 16, 64];
 
 struct Scenario {
     name: &'static str,
-    /// Config text; `None` for the embedded default.
-    config: Option<&'static str>,
+    /// Config text; `None` for the embedded default. `{components}` stands for the folder of
+    /// the built policy components.
+    config: Option<String>,
 }
 
-const SCENARIOS: [Scenario; 2] = [
-    Scenario {
-        name: "no-op floor (no policies: parse, allow)",
-        config: Some("policies: []\n"),
-    },
-    Scenario {
-        name: "(a) built-ins (embedded default config)",
-        config: None,
-    },
-];
+const BUILTINS: &str = "  - {name: init-container-validity, builtin: init-container-validity}\n  - {name: init-container-hygiene, builtin: init-container-hygiene, mode: warn}\n";
+const ONE_WASM: &str = "  - {name: allowed-registries, module: '{components}/allowed_registries.wasm', settings: {registries: [registry.example.com, docker.io]}}\n";
+const TWO_WASM: &str = "  - {name: require-image-digest, module: '{components}/require_image_digest.wasm', mode: warn}\n";
+
+fn scenarios() -> [Scenario; 4] {
+    [
+        Scenario {
+            name: "no-op floor (no policies: parse, allow)",
+            config: Some("policies: []\n".to_owned()),
+        },
+        Scenario {
+            name: "(a) built-ins (embedded default config)",
+            config: None,
+        },
+        Scenario {
+            name: "(b) built-ins + 1 WASM policy",
+            config: Some(format!("policies:\n{BUILTINS}{ONE_WASM}")),
+        },
+        Scenario {
+            name: "(c) built-ins + 2 WASM policies",
+            config: Some(format!("policies:\n{BUILTINS}{ONE_WASM}{TWO_WASM}")),
+        },
+    ]
+}
 
 struct Step {
     reviews: usize,
@@ -74,7 +90,7 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-fn start_server(dir: &Path, scenario: &Scenario, address: SocketAddr) -> Child {
+fn start_server(dir: &Path, components: &Path, scenario: &Scenario, address: SocketAddr) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_initguard"));
     command
         .arg("serve")
@@ -86,9 +102,13 @@ fn start_server(dir: &Path, scenario: &Scenario, address: SocketAddr) -> Child {
         .env("INITGUARD_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
-    if let Some(config) = scenario.config {
+    if let Some(config) = &scenario.config {
         let path = dir.join("config.yaml");
-        std::fs::write(&path, config).unwrap();
+        std::fs::write(
+            &path,
+            config.replace("{components}", &components.display().to_string()),
+        )
+        .unwrap();
         command.arg("-c").arg(path);
     }
     command.spawn().expect("start initguard serve")
@@ -245,9 +265,17 @@ fn main() {
     );
     println!("| scenario | concurrency | reviews/s | p50 | p99 | errors | server CPU/review |");
     println!("|---|---|---|---|---|---|---|");
-    for scenario in &SCENARIOS {
+    let components = build_components(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies"),
+        &Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .unwrap()
+            .join("policies"),
+    )
+    .unwrap();
+    for scenario in &scenarios() {
         let address: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let mut server = start_server(&dir, scenario, address);
+        let mut server = start_server(&dir, &components, scenario, address);
         let pid = server.id();
         runtime.block_on(async {
             wait_ready(&client(certs.ca_cert_pem.as_bytes()), address).await;
