@@ -39,6 +39,9 @@ fn spec(components: &Path, name: &str, settings: serde_json::Value) -> ModuleSpe
     }
 }
 
+/// Evaluations per thread in the scaling benchmarks.
+const PER_THREAD: u64 = 2_000;
+
 fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasm-bench-cache")
 }
@@ -68,7 +71,6 @@ fn evaluation(c: &mut Criterion) {
         b.iter(|| black_box(policy.evaluate(&request).unwrap()));
     });
     // Two threads evaluating at once: a misconfigured pool shows up as lost scaling.
-    const PER_THREAD: u64 = 2_000;
     group.throughput(Throughput::Elements(2 * PER_THREAD));
     group.sample_size(20);
     group.bench_function("allowed_registries_two_threads_x2000", |b| {
