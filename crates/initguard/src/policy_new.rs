@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 6] = [
     (
         "Cargo.toml",
         include_str!("../templates/policy/Cargo.toml.in"),
