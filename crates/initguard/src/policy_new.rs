@@ -21,6 +21,10 @@ const TEMPLATES: [(&str, &str); 6] = [
         "rust-toolchain.toml",
         include_str!("../templates/policy/rust-toolchain.toml.in"),
     ),
+    (
+        ".cargo/config.toml",
+        include_str!("../templates/policy/cargo-config.toml.in"),
+    ),
 ];
 
 /// Where the SDK sits in this source tree, for the generated path dependency.
