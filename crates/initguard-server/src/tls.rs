@@ -42,7 +42,7 @@ pub enum TlsError {
     NoKey { path: String, error: String },
     #[error("certificate and key do not form a usable TLS identity: {0}")]
     Rustls(#[from] rustls::Error),
-    #[error("client CA: {0}")]
+    #[error("CA certificates: {0}")]
     ClientCa(String),
     #[error("cannot generate certificates: {0}")]
     Generate(#[from] rcgen::Error),
@@ -178,6 +178,24 @@ pub fn server_config(
     let mut config = builder.with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// A client config that trusts only the CAs in `ca_pem`: what a webhook client (the apiserver,
+/// the load harness, the tests) uses to verify this server.
+pub fn client_config(ca_pem: &[u8]) -> Result<rustls::ClientConfig, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        let cert = cert.map_err(|e| TlsError::ClientCa(e.to_string()))?;
+        roots
+            .add(cert)
+            .map_err(|e| TlsError::ClientCa(e.to_string()))?;
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth())
 }
 
 /// Reads the files of a [`TlsSource::Files`] into a server config.

@@ -20,7 +20,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use initguard_core::{Mode, Pipeline};
-use initguard_server::tls::{generate_certs, service_names};
+use initguard_server::tls::{client_config, generate_certs, service_names};
 use initguard_server::{AppState, BoundServer, Limits, PolicySource, ServerConfig, TlsSource};
 use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
@@ -87,17 +87,7 @@ async fn start(tls: TlsSource, policies: Arc<dyn PolicySource>) -> Running {
 type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 fn client(ca_pem: &[u8], http2: bool) -> HttpsClient {
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = client_config(ca_pem).unwrap();
     let builder = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config)
         .https_only();
@@ -191,17 +181,7 @@ async fn reviews_over_h2_and_http1_with_a_verifying_client() {
 
 /// The DER of the certificate a fresh handshake presents.
 async fn presented_certificate(address: SocketAddr, ca_pem: &[u8]) -> Vec<u8> {
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = client_config(ca_pem).unwrap();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
     let tls = connector

@@ -108,17 +108,9 @@ pub struct ServeArgs {
 }
 
 fn parse_size(text: &str) -> Result<usize, String> {
-    let (number, factor) = match text {
-        t if t.ends_with("Mi") => (&t[..t.len() - 2], 1 << 20),
-        t if t.ends_with("Ki") => (&t[..t.len() - 2], 1 << 10),
-        t => (t, 1),
-    };
-    number
-        .parse::<usize>()
-        .ok()
-        .and_then(|n| n.checked_mul(factor))
+    config::parse_size(text)
         .filter(|n| *n > 0)
-        .ok_or_else(|| format!("{text:?} is not a size: use bytes, or a number with Ki or Mi"))
+        .ok_or_else(|| format!("{text:?} is not a size: use bytes, or a number with Ki, Mi or Gi"))
 }
 
 #[derive(Debug, Args)]

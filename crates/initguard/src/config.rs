@@ -72,17 +72,17 @@ mod humantime_serde_option {
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
 const DEFAULT_MEMORY_LIMIT: usize = 64 << 20;
 
+/// Bytes from `64Mi`, `512Ki`, `1Gi` or a plain number, as Kubernetes writes memory sizes.
+pub fn parse_size(text: &str) -> Option<usize> {
+    let (number, factor) = [("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)]
+        .into_iter()
+        .find_map(|(suffix, factor)| text.strip_suffix(suffix).map(|n| (n, factor)))
+        .unwrap_or((text, 1));
+    number.parse::<usize>().ok()?.checked_mul(factor)
+}
+
 fn parse_memory(text: &str) -> Result<usize, String> {
-    let (number, factor) = match text {
-        t if t.ends_with("Gi") => (&t[..t.len() - 2], 1 << 30),
-        t if t.ends_with("Mi") => (&t[..t.len() - 2], 1 << 20),
-        t if t.ends_with("Ki") => (&t[..t.len() - 2], 1 << 10),
-        t => (t, 1),
-    };
-    number
-        .parse::<usize>()
-        .ok()
-        .and_then(|n| n.checked_mul(factor))
+    parse_size(text)
         .filter(|n| *n >= 1 << 16)
         .ok_or_else(|| format!("{text:?} is not a memory size of at least 64Ki, such as 64Mi"))
 }
