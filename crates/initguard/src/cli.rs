@@ -38,6 +38,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Evaluate manifests offline with the same engine as the webhook.
     Check(CheckArgs),
+    /// Make a CA and a serving certificate for the webhook's Service, or renew it.
+    Certs(CertsArgs),
     /// Write and test WebAssembly policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -46,6 +48,31 @@ pub enum Command {
         /// A rule id such as IG-V004.
         id: Option<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// The Service in front of initguard.
+    #[arg(long, default_value = "initguard")]
+    pub service: String,
+    /// The Service's namespace.
+    #[arg(long, default_value = "initguard-system")]
+    pub namespace: String,
+    /// Where ca.crt, ca.key, tls.crt and tls.key are written (keys with mode 0600).
+    #[arg(long, default_value = ".")]
+    pub out_dir: PathBuf,
+    /// How long the certificates are valid.
+    #[arg(long, default_value = "365d", value_parser = humantime::parse_duration)]
+    pub validity: Duration,
+    /// Replace existing files.
+    #[arg(long)]
+    pub force: bool,
+    /// Sign a new serving certificate with the CA in --out-dir (the caBundle stays valid).
+    #[arg(long, conflicts_with = "force")]
+    pub renew: bool,
+    /// Print the Mutating- and ValidatingWebhookConfiguration with the caBundle filled in.
+    #[arg(long)]
+    pub webhook_config: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +165,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => run_serve(args),
         Command::Check(args) => run_check(&args),
         Command::Rules { id } => run_rules(id.as_deref()),
+        Command::Certs(args) => run_certs(&args),
         Command::Policy(PolicyCommand::New { name, sdk }) => {
             let sdk = sdk.unwrap_or_else(crate::policy_new::default_sdk_path);
             let root = crate::policy_new::scaffold(Path::new("."), &name, &sdk)
@@ -289,6 +317,32 @@ fn yaml_stream(objects: &[serde_json::Value]) -> anyhow::Result<String> {
         out.push_str(&serde_yaml_ng::to_string(object)?);
     }
     Ok(out)
+}
+
+fn run_certs(args: &CertsArgs) -> anyhow::Result<ExitCode> {
+    let request = crate::certs::CertsRequest {
+        service: args.service.clone(),
+        namespace: args.namespace.clone(),
+        out_dir: args.out_dir.clone(),
+        validity: args.validity,
+        force: args.force,
+        renew: args.renew,
+    };
+    let ca = crate::certs::write(&request).map_err(anyhow::Error::msg)?;
+    eprintln!(
+        "initguard: wrote {} for {}",
+        if args.renew {
+            "tls.crt and tls.key"
+        } else {
+            "ca.crt, ca.key, tls.crt and tls.key"
+        },
+        crate::certs::names(&args.service, &args.namespace).join(", ")
+    );
+    if args.webhook_config {
+        let manifests = crate::certs::webhook_configurations(&args.service, &args.namespace, &ca);
+        print!("{}", yaml_stream(&manifests)?);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_rules(id: Option<&str>) -> anyhow::Result<ExitCode> {

@@ -1,6 +1,7 @@
 //! The `initguard` command: config loading, `check`, and the command line that ties them to
 //! the engine in `initguard-core` and the built-ins in `initguard-rules`.
 
+pub mod certs;
 pub mod check;
 pub mod cli;
 pub mod config;
