@@ -76,7 +76,11 @@ fn render(values: &Value) -> Vec<Value> {
     files.sort_by_key(|(path, _)| path.as_str());
     files
         .into_iter()
-        .filter(|(path, _)| path.ends_with(".yaml"))
+        .filter(|(path, _)| {
+            Path::new(path.as_str())
+                .extension()
+                .is_some_and(|e| e == "yaml")
+        })
         .flat_map(|(_, text)| {
             serde_yaml_ng::Deserializer::from_str(text.as_str().unwrap())
                 .map(|document| Value::deserialize(document).unwrap())
@@ -337,10 +341,14 @@ fn the_charts_own_workloads_pass_initguard_check() {
     let objects = render(&json!({}));
     let dir = std::env::temp_dir().join(format!("initguard-chart-check-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let manifests: String = objects
-        .iter()
-        .map(|o| format!("---\n{}", serde_yaml_ng::to_string(o).unwrap()))
-        .collect();
+    let mut manifests = String::new();
+    for object in &objects {
+        manifests.push_str(
+            "---
+",
+        );
+        manifests.push_str(&serde_yaml_ng::to_string(object).unwrap());
+    }
     std::fs::write(dir.join("chart.yaml"), manifests).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_initguard"))
         .arg("check")
