@@ -70,14 +70,6 @@ impl FieldPath {
         Self { segments }
     }
 
-    pub fn segments(&self) -> &[Segment] {
-        &self.segments
-    }
-
-    pub fn is_root(&self) -> bool {
-        self.segments.is_empty()
-    }
-
     /// The RFC 6901 JSON pointer of the same location (`/spec/initContainers/1/image`).
     pub fn to_json_pointer(&self) -> String {
         let mut pointer = String::new();

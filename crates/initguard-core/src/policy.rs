@@ -35,12 +35,6 @@ pub struct Outcome {
     pub patch: Option<json_patch::Patch>,
 }
 
-impl Outcome {
-    pub fn is_clean(&self) -> bool {
-        self.violations.is_empty() && self.warnings.is_empty() && self.patch.is_none()
-    }
-}
-
 /// One unmet rule, at one place in the object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {

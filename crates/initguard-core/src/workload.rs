@@ -167,7 +167,6 @@ impl Workload {
                 name: &c.name,
                 image: c.image.as_deref(),
                 security_context: c.security_context.as_ref(),
-                container: Some(c),
             });
         let app = self
             .app_containers()
@@ -179,7 +178,6 @@ impl Workload {
                 name: &c.name,
                 image: c.image.as_deref(),
                 security_context: c.security_context.as_ref(),
-                container: Some(c),
             });
         let ephemeral = self
             .ephemeral_containers()
@@ -191,7 +189,6 @@ impl Workload {
                 name: &c.name,
                 image: c.image.as_deref(),
                 security_context: c.security_context.as_ref(),
-                container: None,
             });
         init.chain(app).chain(ephemeral)
     }
@@ -199,11 +196,6 @@ impl Workload {
     /// The path of a container: `spec.initContainers[2]`.
     pub fn container_path(&self, kind: ContainerKind, index: usize) -> FieldPath {
         self.spec_path.field(kind.field_name()).index(index)
-    }
-
-    /// The path of one of the pod template's annotations.
-    pub fn annotation_path(&self, key: &str) -> FieldPath {
-        self.kind.metadata_path().field("annotations").key(key)
     }
 }
 
@@ -329,8 +321,6 @@ pub struct ContainerRef<'a> {
     pub name: &'a str,
     pub image: Option<&'a str>,
     pub security_context: Option<&'a SecurityContext>,
-    /// The full container for init and app containers; ephemeral containers have their own type.
-    pub container: Option<&'a Container>,
 }
 
 /// Whether an init container is a sidecar: it keeps running beside the app containers.
