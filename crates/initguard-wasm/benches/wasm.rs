@@ -65,10 +65,18 @@ fn evaluation(c: &mut Criterion) {
     let request = Arc::new(Review::from_slice(&body).unwrap().request);
     assert!(policy.evaluate(&request).unwrap().violations.is_empty());
 
+    let noop = host
+        .load(&spec(&components, "testing-noop", serde_json::Value::Null))
+        .unwrap();
+
     let mut group = c.benchmark_group("wasm");
     group.throughput(Throughput::Elements(1));
     group.bench_function("allowed_registries_fresh_instance", |b| {
         b.iter(|| black_box(policy.evaluate(&request).unwrap()));
+    });
+    // The floor: the same request to a policy that does not read it.
+    group.bench_function("noop_fresh_instance", |b| {
+        b.iter(|| black_box(noop.evaluate(&request).unwrap()));
     });
     // Two threads evaluating at once: a misconfigured pool shows up as lost scaling.
     group.throughput(Throughput::Elements(2 * PER_THREAD));
