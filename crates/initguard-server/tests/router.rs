@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use base64::Engine as _;
 use http_body_util::BodyExt;
 use initguard_core::Mode;
 use initguard_server::{AppState, Limits, router};
@@ -93,12 +92,7 @@ async fn mutate_returns_a_base64_json_patch_that_applies() {
     let response = &body["response"];
     assert_eq!(response["allowed"], true);
     assert_eq!(response["patchType"], "JSONPatch");
-    let patch = base64::engine::general_purpose::STANDARD
-        .decode(response["patch"].as_str().unwrap())
-        .unwrap();
-    let patch: json_patch::Patch = serde_json::from_slice(&patch).unwrap();
-    let mut pod = common::pod(false);
-    json_patch::patch(&mut pod, &patch.0).unwrap();
+    let (patch, pod) = common::patched_pod(response);
     assert_eq!(
         pod["metadata"]["annotations"]["initguard.dev/checked~by"],
         "initguard"

@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use base64::Engine as _;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, StatusCode, Version};
 use hyper_rustls::HttpsConnector;
@@ -117,18 +116,23 @@ async fn post(
     (status, version, serde_json::from_slice(&bytes).unwrap())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reviews_over_h2_and_http1_with_a_verifying_client() {
-    let dir = scratch("protocols");
-    let ca_bundle = dir.join("ca.pem");
-    let policies = dir.join("mode");
+/// A server with a generated certificate and the mode-file policies in `enforce`; returns it,
+/// the CA to trust, and the mode file.
+async fn start_self_signed(name: &str) -> (Running, Vec<u8>, PathBuf) {
+    let dir = scratch(name);
+    let (ca_bundle, policies) = (dir.join("ca.pem"), dir.join("mode"));
     std::fs::write(&policies, "enforce").unwrap();
     let tls = TlsSource::SelfSigned {
         names: service_names(None, None),
         ca_bundle_out: ca_bundle.clone(),
     };
-    let server = start(tls, Arc::new(ModeFile(policies))).await;
-    let ca = std::fs::read(&ca_bundle).unwrap();
+    let server = start(tls, Arc::new(ModeFile(policies.clone()))).await;
+    (server, std::fs::read(&ca_bundle).unwrap(), policies)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_over_h2_and_http1_with_a_verifying_client() {
+    let (server, ca, _) = start_self_signed("protocols").await;
     for (http2, version) in [(true, Version::HTTP_2), (false, Version::HTTP_11)] {
         let client = client(&ca, http2);
         let (status, got, body) = post(
@@ -159,12 +163,7 @@ async fn reviews_over_h2_and_http1_with_a_verifying_client() {
             common::review("m", false),
         )
         .await;
-        let patch = base64::engine::general_purpose::STANDARD
-            .decode(body["response"]["patch"].as_str().unwrap())
-            .unwrap();
-        let patch: json_patch::Patch = serde_json::from_slice(&patch).unwrap();
-        let mut pod = common::pod(false);
-        json_patch::patch(&mut pod, &patch.0).unwrap();
+        let (_, pod) = common::patched_pod(&body["response"]);
         assert_eq!(
             pod["metadata"]["annotations"]["initguard.dev/checked~by"],
             "initguard"
@@ -267,16 +266,7 @@ async fn certificate_rotation_keeps_requests_succeeding() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_reload_under_concurrent_requests_loses_none() {
-    let dir = scratch("reload");
-    let ca_bundle = dir.join("ca.pem");
-    let policies = dir.join("mode");
-    std::fs::write(&policies, "enforce").unwrap();
-    let tls = TlsSource::SelfSigned {
-        names: service_names(None, None),
-        ca_bundle_out: ca_bundle.clone(),
-    };
-    let server = start(tls, Arc::new(ModeFile(policies.clone()))).await;
-    let ca = std::fs::read(&ca_bundle).unwrap();
+    let (server, ca, policies) = start_self_signed("reload").await;
 
     let answered = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();

@@ -102,3 +102,16 @@ pub fn review_value(api_version: &str, uid: &str, object: Value) -> Value {
 pub fn review(uid: &str, bad: bool) -> Vec<u8> {
     serde_json::to_vec(&review_value("admission.k8s.io/v1", uid, pod(bad))).unwrap()
 }
+
+/// Decodes the base64 JSON Patch of a mutating response; returns it and [`pod`]`(false)` with
+/// it applied.
+pub fn patched_pod(response: &Value) -> (json_patch::Patch, Value) {
+    use base64::Engine as _;
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(response["patch"].as_str().unwrap())
+        .unwrap();
+    let patch: json_patch::Patch = serde_json::from_slice(&patch).unwrap();
+    let mut pod = pod(false);
+    json_patch::patch(&mut pod, &patch.0).unwrap();
+    (patch, pod)
+}
