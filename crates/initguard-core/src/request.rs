@@ -222,6 +222,7 @@ pub struct Request {
     object: Option<Object>,
     old_object: Option<Object>,
     workload: OnceLock<Result<Option<Workload>, WorkloadError>>,
+    review_json: OnceLock<String>,
 }
 
 /// An object of a request: its metadata typed, its body as received.
@@ -312,6 +313,7 @@ impl Request {
             object: Some(object),
             old_object: None,
             workload: OnceLock::new(),
+            review_json: OnceLock::new(),
         }
     }
 
@@ -329,6 +331,7 @@ impl Request {
             object: request.object.map(Object::from_raw),
             old_object: request.old_object.map(Object::from_raw),
             workload: OnceLock::new(),
+            review_json: OnceLock::new(),
         }
     }
 
@@ -349,6 +352,7 @@ impl Request {
             object: Some(Object::from_value(object)),
             old_object: self.old_object.clone(),
             workload: OnceLock::new(),
+            review_json: OnceLock::new(),
         }
     }
 
@@ -357,9 +361,14 @@ impl Request {
         self.object.as_ref().map(Object::value)
     }
 
-    /// The request as an `admission.k8s.io/v1` AdmissionReview, for WASM policies. An object
-    /// received as JSON text is copied as text, not re-encoded.
-    pub fn to_review_json(&self) -> String {
+    /// The request as an `admission.k8s.io/v1` AdmissionReview, for WASM policies: built on
+    /// first use and shared by every WASM policy of the request. An object received as JSON
+    /// text is copied as text, not re-encoded.
+    pub fn review_json(&self) -> &str {
+        self.review_json.get_or_init(|| self.encode_review())
+    }
+
+    fn encode_review(&self) -> String {
         let review = ReviewOut {
             api_version: ReviewVersion::V1.api_version(),
             kind: "AdmissionReview",
@@ -533,14 +542,14 @@ mod tests {
     fn review_json_round_trips() {
         let parsed =
             Review::from_slice(&review("admission.k8s.io/v1beta1", pod_request())).unwrap();
-        let again = Review::from_slice(parsed.request.to_review_json().as_bytes()).unwrap();
+        let again = Review::from_slice(parsed.request.review_json().as_bytes()).unwrap();
         assert_eq!(again.version, ReviewVersion::V1);
         assert_eq!(again.request.uid, "u-1");
         assert_eq!(again.request.resource.resource, "pods");
         assert_eq!(again.request.object(), parsed.request.object());
 
         let offline = Request::create(pod_request()["object"].clone());
-        let again = Review::from_slice(offline.to_review_json().as_bytes()).unwrap();
+        let again = Review::from_slice(offline.review_json().as_bytes()).unwrap();
         assert_eq!(again.request.operation, Operation::Create);
         assert_eq!(again.request.resource.resource, "pods");
         assert_eq!(again.request.namespace.as_deref(), Some("default"));

@@ -193,6 +193,6 @@ pub mod test {
     /// Evaluates `policy` on a CREATE of `object` with `settings` (JSON), as initguard would.
     pub fn evaluate<P: Policy>(object: Value, settings: Value) -> Result<Outcome, String> {
         let request = initguard_core::Request::create(object);
-        super::evaluate_review::<P>(&request.to_review_json(), &settings.to_string())
+        super::evaluate_review::<P>(request.review_json(), &settings.to_string())
     }
 }

@@ -434,9 +434,9 @@ impl Policy for WasmPolicy {
     }
 
     fn evaluate(&self, request: &Request) -> Result<Outcome, PolicyError> {
-        let review = request.to_review_json();
+        let review = request.review_json();
         let outcome = self
-            .call(|bindings, store| bindings.call_evaluate(store, &review, &self.settings))?
+            .call(|bindings, store| bindings.call_evaluate(store, review, &self.settings))?
             .map_err(PolicyError::Reported)?;
         let size = outcome.warnings.iter().map(String::len).sum::<usize>()
             + outcome.patch.as_ref().map_or(0, String::len)
