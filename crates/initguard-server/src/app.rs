@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use initguard_core::request::Operation;
 use initguard_core::{Phase, Pipeline, Review, ReviewResponse};
 use tokio::sync::Semaphore;
 
@@ -232,10 +233,15 @@ fn evaluate(
     );
     let body = serde_json::to_vec(&response).map_err(|e| e.to_string())?;
     let took = started.elapsed();
-    let operation = format!("{:?}", request.operation).to_uppercase();
+    let operation = match request.operation {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    };
     state.metrics.record_review(
         endpoint(phase),
-        &operation,
+        operation,
         &request.kind.kind,
         &decision,
         took,
@@ -245,7 +251,7 @@ fn evaluate(
         kind = %request.kind.kind,
         namespace = request.namespace.as_deref().unwrap_or(""),
         name = %request.name,
-        operation = %operation,
+        operation,
         endpoint = endpoint(phase),
         verdict = if decision.allowed() { "allowed" } else { "denied" },
         warnings = decision.warnings.len(),

@@ -7,21 +7,12 @@ use std::process::Command;
 /// The target policies are built for.
 pub const TARGET: &str = "wasm32-wasip2";
 
-/// Runs `cargo build --release --target wasm32-wasip2` for the crate or workspace at
-/// `manifest_dir` into `target_dir`, and returns the folder holding the `.wasm` files.
-pub fn build_components(manifest_dir: &Path, target_dir: &Path) -> Result<PathBuf, String> {
+/// Runs cargo with `args` in `dir`; the error carries what cargo printed.
+fn cargo(dir: &Path, args: &[&std::ffi::OsStr]) -> Result<Vec<u8>, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
-        .current_dir(manifest_dir)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "--target",
-            TARGET,
-            "--target-dir",
-        ])
-        .arg(target_dir)
+        .current_dir(dir)
+        .args(args)
         // The outer build's settings are for the host, not for the guest.
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -30,11 +21,29 @@ pub fn build_components(manifest_dir: &Path, target_dir: &Path) -> Result<PathBu
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !output.status.success() {
         return Err(format!(
-            "cargo build --target {TARGET} in {} failed:\n{}",
-            manifest_dir.display(),
+            "cargo in {} failed:\n{}",
+            dir.display(),
             String::from_utf8_lossy(&output.stderr)
         ));
     }
+    Ok(output.stdout)
+}
+
+/// Runs `cargo build --release --target wasm32-wasip2` for the crate or workspace at
+/// `manifest_dir` into `target_dir`, and returns the folder holding the `.wasm` files.
+pub fn build_components(manifest_dir: &Path, target_dir: &Path) -> Result<PathBuf, String> {
+    let args = [
+        "build",
+        "--release",
+        "--quiet",
+        "--target",
+        TARGET,
+        "--target-dir",
+    ]
+    .map(std::ffi::OsStr::new);
+    let mut args = args.to_vec();
+    args.push(target_dir.as_os_str());
+    cargo(manifest_dir, &args)?;
     Ok(target_dir.join(TARGET).join("release"))
 }
 
@@ -45,21 +54,9 @@ pub fn component_path(components: &Path, name: &str) -> PathBuf {
 
 /// The name of the package whose manifest is in `manifest_dir`, as cargo reports it.
 pub fn package_name(manifest_dir: &Path) -> Result<String, String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(manifest_dir)
-        .args(["read-manifest"])
-        .output()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "{}: {}",
-            manifest_dir.display(),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
+    let manifest = cargo(manifest_dir, &[std::ffi::OsStr::new("read-manifest")])?;
     let manifest: serde_json::Value =
-        serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())?;
+        serde_json::from_slice(&manifest).map_err(|e| e.to_string())?;
     manifest["name"]
         .as_str()
         .map(str::to_owned)
