@@ -1,7 +1,9 @@
 //! The pod-spec view: one typed [`PodSpec`] for every kind of object that carries one, with the
 //! apiserver path prefix under which its fields live.
 
-use k8s_openapi::api::core::v1::{Container, EphemeralContainer, PodSpec, SecurityContext};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, EphemeralContainer, Lifecycle, PodSpec, Probe, SecurityContext,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -161,24 +163,12 @@ impl Workload {
             .init_containers()
             .iter()
             .enumerate()
-            .map(|(index, c)| ContainerRef {
-                kind: ContainerKind::Init,
-                index,
-                name: &c.name,
-                image: c.image.as_deref(),
-                security_context: c.security_context.as_ref(),
-            });
+            .map(|(index, c)| ContainerRef::of_container(ContainerKind::Init, index, c));
         let app = self
             .app_containers()
             .iter()
             .enumerate()
-            .map(|(index, c)| ContainerRef {
-                kind: ContainerKind::App,
-                index,
-                name: &c.name,
-                image: c.image.as_deref(),
-                security_context: c.security_context.as_ref(),
-            });
+            .map(|(index, c)| ContainerRef::of_container(ContainerKind::App, index, c));
         let ephemeral = self
             .ephemeral_containers()
             .iter()
@@ -189,6 +179,10 @@ impl Workload {
                 name: &c.name,
                 image: c.image.as_deref(),
                 security_context: c.security_context.as_ref(),
+                ports: c.ports.as_deref().unwrap_or_default(),
+                probes: [&c.liveness_probe, &c.readiness_probe, &c.startup_probe]
+                    .map(Option::as_ref),
+                lifecycle: c.lifecycle.as_ref(),
             });
         init.chain(app).chain(ephemeral)
     }
@@ -321,6 +315,25 @@ pub struct ContainerRef<'a> {
     pub name: &'a str,
     pub image: Option<&'a str>,
     pub security_context: Option<&'a SecurityContext>,
+    pub ports: &'a [ContainerPort],
+    /// Liveness, readiness and startup probes, in that order.
+    pub probes: [Option<&'a Probe>; 3],
+    pub lifecycle: Option<&'a Lifecycle>,
+}
+
+impl<'a> ContainerRef<'a> {
+    fn of_container(kind: ContainerKind, index: usize, c: &'a Container) -> Self {
+        Self {
+            kind,
+            index,
+            name: &c.name,
+            image: c.image.as_deref(),
+            security_context: c.security_context.as_ref(),
+            ports: c.ports.as_deref().unwrap_or_default(),
+            probes: [&c.liveness_probe, &c.readiness_probe, &c.startup_probe].map(Option::as_ref),
+            lifecycle: c.lifecycle.as_ref(),
+        }
+    }
 }
 
 /// Whether an init container is a sidecar: it keeps running beside the app containers.

@@ -5,6 +5,7 @@
 //! `initguard rules` prints and the tests evaluate.
 
 pub mod hygiene;
+pub mod pod_security;
 pub mod quantity;
 pub mod settings;
 mod shell;
@@ -19,7 +20,7 @@ use serde_json::Value;
 pub use settings::SettingsError;
 
 /// Names of the built-in policies, as config spells them.
-pub const BUILTINS: &[&str] = &[validity::NAME, hygiene::NAME];
+pub const BUILTINS: &[&str] = &[validity::NAME, hygiene::NAME, pod_security::NAME];
 
 /// A built-in that cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,6 +36,7 @@ pub fn builtin(name: &str, settings: &Value) -> Result<Arc<dyn Policy>, BuiltinE
     Ok(match name {
         validity::NAME => Arc::new(validity::InitContainerValidity::from_settings(settings)?),
         hygiene::NAME => Arc::new(hygiene::InitContainerHygiene::from_settings(settings)?),
+        pod_security::NAME => Arc::new(pod_security::PodSecurity::from_settings(settings)?),
         _ => {
             return Err(BuiltinError::Unknown {
                 name: name.to_owned(),
@@ -177,5 +179,119 @@ pub const RULES: &[RuleDoc] = &[
         hygiene::NAME,
         "warning: a bare pod with init containers and restartPolicy Never fails for good on one error",
         ""
+    ),
+    rule!(
+        "hostNamespaces",
+        pod_security::NAME,
+        "baseline: pods use their own network, PID and IPC namespaces",
+        ""
+    ),
+    rule!(
+        "privileged",
+        pod_security::NAME,
+        "baseline: no privileged containers",
+        ""
+    ),
+    rule!(
+        "capabilities_baseline",
+        pod_security::NAME,
+        "baseline: containers add no capabilities beyond the runtime's defaults",
+        ""
+    ),
+    rule!(
+        "hostPathVolumes",
+        pod_security::NAME,
+        "baseline: no hostPath volumes",
+        ""
+    ),
+    rule!(
+        "hostPorts",
+        pod_security::NAME,
+        "baseline: containers open no host ports",
+        ""
+    ),
+    rule!(
+        "appArmorProfile",
+        pod_security::NAME,
+        "baseline: AppArmor is not turned off (annotations, and fields from v1.30)",
+        ""
+    ),
+    rule!(
+        "seLinuxOptions",
+        pod_security::NAME,
+        "baseline: SELinux types limited to container types, no custom user or role",
+        ""
+    ),
+    rule!(
+        "procMount",
+        pod_security::NAME,
+        "baseline: /proc stays masked (relaxed for hostUsers: false pods from v1.35)",
+        ""
+    ),
+    rule!(
+        "seccompProfile_baseline",
+        pod_security::NAME,
+        "baseline: seccomp is not turned off (annotations before v1.19, fields after)",
+        ""
+    ),
+    rule!(
+        "sysctls",
+        pod_security::NAME,
+        "baseline: only namespaced, safe sysctls (the list grows in v1.27, v1.29, v1.32)",
+        ""
+    ),
+    rule!(
+        "windowsHostProcess",
+        pod_security::NAME,
+        "baseline: no Windows HostProcess containers",
+        ""
+    ),
+    rule!(
+        "hostProbesAndHostLifecycle",
+        pod_security::NAME,
+        "baseline: probes and lifecycle hooks do not name a host (from v1.34)",
+        ""
+    ),
+    rule!(
+        "restrictedVolumes",
+        pod_security::NAME,
+        "restricted: only configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected and secret volumes",
+        "level: restricted"
+    ),
+    rule!(
+        "runAsNonRoot",
+        pod_security::NAME,
+        "restricted: the pod or every container sets runAsNonRoot: true (relaxed for hostUsers: false pods from v1.35)",
+        "level: restricted"
+    ),
+    rule!(
+        "allowPrivilegeEscalation",
+        pod_security::NAME,
+        "restricted: containers set allowPrivilegeEscalation: false (from v1.8; Windows pods exempt from v1.25)",
+        "level: restricted"
+    ),
+    rule!(
+        "seccompProfile_restricted",
+        pod_security::NAME,
+        "restricted: the pod or every container sets seccomp RuntimeDefault or Localhost (from v1.19; Windows pods exempt from v1.25)",
+        "level: restricted"
+    ),
+    rule!(
+        "capabilities_restricted",
+        pod_security::NAME,
+        "restricted: containers drop ALL and add only NET_BIND_SERVICE (from v1.22; Windows pods exempt from v1.25)",
+        "level: restricted"
+    ),
+    rule!(
+        "runAsUser",
+        pod_security::NAME,
+        "restricted: no container runs as UID 0 (from v1.23; relaxed for hostUsers: false pods from v1.35)",
+        "level: restricted"
+    ),
+    rule!(
+        "procMount_restricted",
+        pod_security::NAME,
+        "restricted: /proc stays masked, even in a user namespace (from v1.35)",
+        "level: restricted"
     ),
 ];

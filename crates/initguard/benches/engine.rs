@@ -66,6 +66,26 @@ fn review(c: &mut Criterion) {
     group.finish();
 }
 
+/// Pod Security Standards alone, both levels at the newest version, on the realistic pod; the
+/// pod view is read once beforehand, as the pipeline shares it between policies.
+fn pod_security(c: &mut Criterion) {
+    let review = Review::from_slice(&review_body()).unwrap();
+    assert!(review.request.workload().unwrap().is_some());
+    let mut group = c.benchmark_group("pod_security");
+    group.throughput(Throughput::Elements(1));
+    for level in ["baseline", "restricted"] {
+        let policy = initguard_rules::builtin(
+            "pod-security",
+            &json!({"level": level, "version": "latest"}),
+        )
+        .unwrap();
+        group.bench_function(level, |b| {
+            b.iter(|| black_box(policy.evaluate(black_box(&review.request)).unwrap()));
+        });
+    }
+    group.finish();
+}
+
 /// `check` over 2,000 pods in one file, in three shapes: realistic pods as YAML, the small
 /// pods of the Kubernetes docs as YAML, and realistic pods as a JSON `List` (what
 /// `kubectl get pods -o json` prints).
@@ -118,5 +138,5 @@ fn check_corpus(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, review, check_corpus);
+criterion_group!(benches, review, pod_security, check_corpus);
 criterion_main!(benches);

@@ -292,7 +292,9 @@ mod tests {
             names,
             [
                 ("init-container-validity", Mode::Enforce),
-                ("init-container-hygiene", Mode::Warn)
+                ("init-container-hygiene", Mode::Warn),
+                ("pod-security-baseline", Mode::Enforce),
+                ("pod-security-restricted", Mode::Warn),
             ]
         );
     }
@@ -323,7 +325,13 @@ mod tests {
     fn builtin_names_and_settings_are_checked() {
         assert_eq!(
             error("policies:\n  - name: a\n    builtin: no-such-rule\n"),
-            "test.yaml: policies[0] (a): builtin: unknown builtin \"no-such-rule\": expected one of init-container-validity, init-container-hygiene"
+            "test.yaml: policies[0] (a): builtin: unknown builtin \"no-such-rule\": expected one of init-container-validity, init-container-hygiene, pod-security"
+        );
+        assert_eq!(
+            error(
+                "policies:\n  - name: pss\n    builtin: pod-security\n    settings: {version: v1.99}\n"
+            ),
+            "test.yaml: policies[0] (pss): settings.version: \"v1.99\" is newer than the newest version this build knows (v1.37); use latest or an earlier version"
         );
         assert_eq!(
             error(
