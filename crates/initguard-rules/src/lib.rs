@@ -5,6 +5,7 @@
 //! `initguard rules` prints and the tests evaluate.
 
 pub mod hygiene;
+pub mod init_steps;
 pub mod pod_security;
 pub mod quantity;
 pub mod settings;
@@ -20,7 +21,12 @@ use serde_json::Value;
 pub use settings::SettingsError;
 
 /// Names of the built-in policies, as config spells them.
-pub const BUILTINS: &[&str] = &[validity::NAME, hygiene::NAME, pod_security::NAME];
+pub const BUILTINS: &[&str] = &[
+    validity::NAME,
+    hygiene::NAME,
+    pod_security::NAME,
+    init_steps::NAME,
+];
 
 /// A built-in that cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,6 +43,7 @@ pub fn builtin(name: &str, settings: &Value) -> Result<Arc<dyn Policy>, BuiltinE
         validity::NAME => Arc::new(validity::InitContainerValidity::from_settings(settings)?),
         hygiene::NAME => Arc::new(hygiene::InitContainerHygiene::from_settings(settings)?),
         pod_security::NAME => Arc::new(pod_security::PodSecurity::from_settings(settings)?),
+        init_steps::NAME => Arc::new(init_steps::InitSteps::from_settings(settings)?),
         _ => {
             return Err(BuiltinError::Unknown {
                 name: name.to_owned(),
@@ -293,5 +300,17 @@ pub const RULES: &[RuleDoc] = &[
         pod_security::NAME,
         "restricted: /proc stays masked, even in a user namespace (from v1.35)",
         "level: restricted"
+    ),
+    rule!(
+        "IG-S001",
+        init_steps::NAME,
+        "init step annotations name known steps and options, with well-formed values",
+        ""
+    ),
+    rule!(
+        "IG-S002",
+        init_steps::NAME,
+        "requested init steps fit the pod: no clashing container names, volumes or mount paths",
+        ""
     ),
 ];

@@ -1,5 +1,5 @@
 //! Every documented rule fires on its failing examples, in Pod and workload form, at paths under
-//! the workload's pod-spec prefix, and stays quiet on its passing example.
+//! the workload's pod-spec or pod-metadata prefix, and stays quiet on its passing example.
 
 #![allow(clippy::unwrap_used)]
 
@@ -41,16 +41,15 @@ fn findings(rule: &RuleDoc, outcome: &Outcome) -> Vec<String> {
 
 #[test]
 fn every_rule_has_examples_that_fail_and_pass() {
-    assert_eq!(RULES.len(), 37);
+    assert_eq!(RULES.len(), 39);
     for rule in RULES {
         let docs = documents(rule);
         assert_eq!(docs.len(), 3, "{}: examples are fail, fail, pass", rule.id);
         for failing in &docs[..2] {
             let kind = failing["kind"].as_str().unwrap();
-            let prefix = WorkloadKind::from_kind(kind)
-                .unwrap()
-                .spec_path()
-                .to_string();
+            let workload_kind = WorkloadKind::from_kind(kind).unwrap();
+            let spec = workload_kind.spec_path().to_string();
+            let metadata = workload_kind.metadata_path().to_string();
             let found = findings(rule, &evaluate(rule, failing.clone()));
             assert!(
                 !found.is_empty(),
@@ -59,8 +58,9 @@ fn every_rule_has_examples_that_fail_and_pass() {
             );
             for message in found {
                 assert!(
-                    message.starts_with(&format!("{prefix}.")),
-                    "{}: {message:?} is not under {prefix}",
+                    message.starts_with(&format!("{spec}."))
+                        || message.starts_with(&format!("{metadata}.")),
+                    "{}: {message:?} is not under {spec} or {metadata}",
                     rule.id
                 );
             }

@@ -1,0 +1,2 @@
+say "waiting ${DELAY_SECONDS}s"
+sleep "$DELAY_SECONDS"
