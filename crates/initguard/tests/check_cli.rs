@@ -310,6 +310,27 @@ fn mutated_manifests_keep_every_document() {
     std::fs::remove_dir_all(folder).unwrap();
 }
 
+/// Golden injected manifests for every step, combinations, workloads and the rewritten docs
+/// examples, as `--mutated` writes them; malformed annotations deny, opted-out pods pass as is.
+#[test]
+fn init_steps_are_injected_into_pods_and_templates() {
+    let out = run(
+        &[
+            "check",
+            "tests/fixtures/init-steps",
+            "tests/fixtures/init-steps/examples",
+            "--mutated",
+            "-",
+        ],
+        None,
+    );
+    golden("init-steps-mutated", &out);
+    assert!(
+        out.contains("exit: 1"),
+        "only malformed.yaml is denied:\n{out}"
+    );
+}
+
 #[test]
 fn rules_command_lists_and_shows() {
     let out = run(&["rules"], None);

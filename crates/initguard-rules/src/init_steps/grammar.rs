@@ -257,7 +257,7 @@ impl<'a> StepReader<'_, 'a> {
             } else if let Err(e) = check_image(text) {
                 self.option_error("image", text, e);
             } else {
-                options.image = text.to_owned();
+                text.clone_into(&mut options.image);
             }
         }
         if let Some(text) = self.option("placement") {
@@ -548,7 +548,13 @@ fn each<'v, T>(
     items
         .into_iter()
         .map(|item| {
-            read(item).map_err(|e| if several { format!("item {item:?}: {e}") } else { e })
+            read(item).map_err(|e| {
+                if several {
+                    format!("item {item:?}: {e}")
+                } else {
+                    e
+                }
+            })
         })
         .collect()
 }

@@ -221,13 +221,12 @@ impl Plan {
             }
             let mut mounts = Vec::new();
             for shared in &request.shared {
-                let volume = match resolved.get(shared.mount_path.as_str()) {
-                    Some(volume) => volume.clone(),
-                    None => {
-                        let volume = plan.share(spec, spec_path, shared).map_err(conflict)?;
-                        resolved.insert(&shared.mount_path, volume.clone());
-                        volume
-                    }
+                let volume = if let Some(volume) = resolved.get(shared.mount_path.as_str()) {
+                    volume.clone()
+                } else {
+                    let volume = plan.share(spec, spec_path, shared).map_err(conflict)?;
+                    resolved.insert(&shared.mount_path, volume.clone());
+                    volume
                 };
                 mounts.push(mount(&volume, &shared.mount_path, false));
             }

@@ -180,16 +180,13 @@ impl InitSteps {
                     configured.name
                 )));
             }
-            let step = match steps.iter_mut().find(|s| s.name == configured.name) {
-                Some(builtin) => {
-                    override_builtin(builtin, configured).map_err(at)?;
-                    builtin.clone()
-                }
-                None => {
-                    let step = custom_step(configured, settings.placement).map_err(at)?;
-                    steps.push(step.clone());
-                    step
-                }
+            let step = if let Some(builtin) = steps.iter_mut().find(|s| s.name == configured.name) {
+                override_builtin(builtin, configured).map_err(at)?;
+                builtin.clone()
+            } else {
+                let step = custom_step(configured, settings.placement).map_err(at)?;
+                steps.push(step.clone());
+                step
             };
             check_step(&step).map_err(at)?;
         }
