@@ -295,6 +295,7 @@ mod tests {
                 ("init-container-hygiene", Mode::Warn),
                 ("pod-security-baseline", Mode::Enforce),
                 ("pod-security-restricted", Mode::Warn),
+                ("init-steps", Mode::Enforce),
             ]
         );
     }
@@ -325,7 +326,7 @@ mod tests {
     fn builtin_names_and_settings_are_checked() {
         assert_eq!(
             error("policies:\n  - name: a\n    builtin: no-such-rule\n"),
-            "test.yaml: policies[0] (a): builtin: unknown builtin \"no-such-rule\": expected one of init-container-validity, init-container-hygiene, pod-security"
+            "test.yaml: policies[0] (a): builtin: unknown builtin \"no-such-rule\": expected one of init-container-validity, init-container-hygiene, pod-security, init-steps"
         );
         assert_eq!(
             error(
