@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::request::{Operation, Request};
 use crate::workload::WorkloadKind;
 
-const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 /// A policy's match rules. Empty lists match everything, except `kinds`, whose default is
 /// every kind that carries a pod spec.

@@ -2,17 +2,20 @@
 //!
 //! The handlers only move bytes and map errors to statuses; verdicts come from the pipeline.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use initguard_core::matching::NAMESPACE_NAME_LABEL;
 use initguard_core::request::Operation;
 use initguard_core::{Phase, Pipeline, Review, ReviewResponse};
 use tokio::sync::Semaphore;
@@ -78,6 +81,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
+        .route("/validate/namespace-label/{*label}", post(validate))
+        .route("/mutate/namespace-label/{*label}", post(mutate))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -109,12 +114,40 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-async fn validate(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    review(state, Phase::Validate, headers, body).await
+async fn validate(
+    State(state): State<Arc<AppState>>,
+    label: Option<Path<String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    review(state, Phase::Validate, label, headers, body).await
 }
 
-async fn mutate(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    review(state, Phase::Mutate, headers, body).await
+async fn mutate(
+    State(state): State<Arc<AppState>>,
+    label: Option<Path<String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    review(state, Phase::Mutate, label, headers, body).await
+}
+
+/// The namespace label named by a `/namespace-label/KEY/VALUE` endpoint.
+///
+/// An AdmissionReview does not carry its namespace's labels. A webhook whose
+/// `namespaceSelector` requires a label can post to `/mutate/namespace-label/KEY/VALUE` (or
+/// `/validate/...`), and policies that match on that label, such as the `init-steps` opt-in,
+/// then see it: `/mutate/namespace-label/initguard.dev/inject/enabled`. Webhook paths allow only
+/// DNS-subdomain segments, so the value is the last segment and the key is everything before.
+fn namespace_label(label: Option<Path<String>>) -> Result<Option<(String, String)>, String> {
+    let Some(Path(label)) = label else {
+        return Ok(None);
+    };
+    label
+        .rsplit_once('/')
+        .filter(|(key, value)| !key.is_empty() && !value.is_empty())
+        .map(|(key, value)| Some((key.to_owned(), value.to_owned())))
+        .ok_or_else(|| format!("namespace-label/{label}: expected namespace-label/KEY/VALUE"))
 }
 
 fn endpoint(phase: Phase) -> &'static str {
@@ -135,13 +168,23 @@ fn error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-async fn review(state: Arc<AppState>, phase: Phase, headers: HeaderMap, body: Body) -> Response {
+async fn review(
+    state: Arc<AppState>,
+    phase: Phase,
+    label: Option<Path<String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let endpoint = endpoint(phase);
     let refuse = |status: StatusCode, reason: &'static str, message: &str| {
         state.metrics.record_bad_request(endpoint, reason);
         tracing::warn!(endpoint, status = status.as_u16(), reason, "{message}");
         error(status, message)
+    };
+    let namespace_label = match namespace_label(label) {
+        Ok(label) => label,
+        Err(message) => return refuse(StatusCode::NOT_FOUND, "path", &message),
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -180,7 +223,7 @@ async fn review(state: Arc<AppState>, phase: Phase, headers: HeaderMap, body: Bo
         let state = Arc::clone(&state);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            evaluate(&state, phase, &bytes, started)
+            evaluate(&state, phase, &bytes, namespace_label, started)
         })
     };
     match tokio::time::timeout(state.limits.request_timeout, worker).await {
@@ -219,9 +262,18 @@ fn evaluate(
     state: &AppState,
     phase: Phase,
     body: &[u8],
+    namespace_label: Option<(String, String)>,
     started: Instant,
 ) -> Result<Vec<u8>, String> {
-    let review = Review::from_slice(body).map_err(|e| e.to_string())?;
+    let mut review = Review::from_slice(body).map_err(|e| e.to_string())?;
+    if let Some((key, value)) = namespace_label {
+        let name = review.request.namespace.clone().unwrap_or_default();
+        review
+            .request
+            .namespace_labels
+            .get_or_insert_with(|| BTreeMap::from([(NAMESPACE_NAME_LABEL.to_owned(), name)]))
+            .insert(key, value);
+    }
     let request = &review.request;
     let pipeline = state.pipeline.load();
     let decision = pipeline.evaluate(request, phase);

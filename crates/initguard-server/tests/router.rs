@@ -409,3 +409,49 @@ async fn bad_requests_get_specific_errors_and_the_server_keeps_serving() {
     .await;
     assert_eq!(get_validate.0, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+/// The namespace-scoped webhook names the label its `namespaceSelector` requires in its path,
+/// so the `init-steps` opt-in holds for pods that do not carry the label themselves.
+#[tokio::test]
+async fn namespace_labels_in_the_url_opt_pods_in() {
+    let policy = initguard_rules::builtin("init-steps", &Value::Null).unwrap();
+    let state = Arc::new(AppState::new(
+        initguard_core::Pipeline::new(vec![common::entry("init-steps", Mode::Enforce, policy)]),
+        Limits::default(),
+    ));
+    let mut pod = common::pod(false);
+    pod["metadata"]["annotations"] = json!({"initguard.dev/wait-for-dns": "db"});
+    let body = || {
+        serde_json::to_vec(&common::review_value(
+            "admission.k8s.io/v1",
+            "ns-1",
+            pod.clone(),
+        ))
+        .unwrap()
+    };
+    let (status, plain) = send(&state, post("/mutate?timeout=10s", body())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(plain["response"].get("patch").is_none(), "{plain}");
+
+    let (status, opted_in) = send(
+        &state,
+        post(
+            "/mutate/namespace-label/initguard.dev/inject/enabled?timeout=10s",
+            body(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, patched) = common::patched(&opted_in["response"], pod.clone());
+    assert_eq!(
+        patched["spec"]["initContainers"][0]["name"],
+        "initguard-wait-for-dns"
+    );
+
+    let (status, error) = send(&state, post("/mutate/namespace-label/enabled", body())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        error["error"],
+        "namespace-label/enabled: expected namespace-label/KEY/VALUE"
+    );
+}

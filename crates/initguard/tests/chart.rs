@@ -150,6 +150,11 @@ fn default_install_points_webhooks_at_the_service_and_excludes_system_namespaces
     }
     let (mutating, validating) = (&hooks[0], &hooks[2]);
     assert_eq!(mutating["clientConfig"]["service"]["path"], "/mutate");
+    assert_eq!(
+        hooks[1]["clientConfig"]["service"]["path"],
+        "/mutate/namespace-label/initguard.dev/inject/enabled",
+        "the namespace opt-in is named in the path, since reviews carry no namespace labels"
+    );
     assert_eq!(mutating["failurePolicy"], "Ignore");
     assert_eq!(mutating["reinvocationPolicy"], "IfNeeded");
     assert_eq!(mutating["rules"][0]["operations"], json!(["CREATE"]));
@@ -362,4 +367,15 @@ fn the_charts_own_workloads_pass_initguard_check() {
         "{text}"
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_charts_config_is_the_embedded_default() {
+    let objects = render(&json!({}));
+    let config_map = find(&objects, "ConfigMap").unwrap();
+    let rendered: Value =
+        serde_yaml_ng::from_str(config_map["data"]["config.yaml"].as_str().unwrap()).unwrap();
+    let embedded: Value =
+        serde_yaml_ng::from_str(include_str!("../src/default-config.yaml")).unwrap();
+    assert_eq!(rendered, embedded);
 }

@@ -43,7 +43,7 @@ impl Policy for Annotate {
     }
 }
 
-fn entry(name: &str, mode: Mode, policy: Arc<dyn Policy>) -> PolicyEntry {
+pub fn entry(name: &str, mode: Mode, policy: Arc<dyn Policy>) -> PolicyEntry {
     PolicyEntry {
         name: name.into(),
         mode,
@@ -106,12 +106,17 @@ pub fn review(uid: &str, bad: bool) -> Vec<u8> {
 /// Decodes the base64 JSON Patch of a mutating response; returns it and [`pod`]`(false)` with
 /// it applied.
 pub fn patched_pod(response: &Value) -> (json_patch::Patch, Value) {
+    patched(response, pod(false))
+}
+
+/// Decodes the base64 JSON Patch of a mutating response; returns it and `object` with it
+/// applied.
+pub fn patched(response: &Value, mut object: Value) -> (json_patch::Patch, Value) {
     use base64::Engine as _;
     let patch = base64::engine::general_purpose::STANDARD
         .decode(response["patch"].as_str().unwrap())
         .unwrap();
     let patch: json_patch::Patch = serde_json::from_slice(&patch).unwrap();
-    let mut pod = pod(false);
-    json_patch::patch(&mut pod, &patch.0).unwrap();
-    (patch, pod)
+    json_patch::patch(&mut object, &patch.0).unwrap();
+    (patch, object)
 }
