@@ -226,9 +226,7 @@ mod tests {
 
     impl Policy for NeedsImage {
         fn evaluate(&self, request: &Request) -> Result<Outcome, PolicyError> {
-            let workload = request
-                .workload()
-                .map_err(|e| PolicyError::InvalidObject(e.to_string()))?;
+            let workload = request.workload()?;
             let mut outcome = Outcome::default();
             for (index, container) in workload
                 .map(Workload::init_containers)

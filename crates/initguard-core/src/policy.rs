@@ -92,6 +92,14 @@ pub enum PolicyError {
     InvalidPatch(String),
 }
 
+/// An object whose pod template cannot be read cannot be judged: a policy failure, handled by
+/// the policy's failurePolicy.
+impl From<crate::workload::WorkloadError> for PolicyError {
+    fn from(error: crate::workload::WorkloadError) -> Self {
+        Self::InvalidObject(error.to_string())
+    }
+}
+
 /// What a violation does to the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

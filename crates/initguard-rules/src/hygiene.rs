@@ -111,10 +111,7 @@ impl InitContainerHygiene {
 
 impl Policy for InitContainerHygiene {
     fn evaluate(&self, request: &Request) -> Result<Outcome, PolicyError> {
-        let Some(workload) = request
-            .workload()
-            .map_err(|e| PolicyError::InvalidObject(e.to_string()))?
-        else {
+        let Some(workload) = request.workload()? else {
             return Ok(Outcome::default());
         };
         let mut outcome = Outcome::default();

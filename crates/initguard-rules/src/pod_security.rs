@@ -171,10 +171,7 @@ impl Policy for PodSecurity {
         if self.exempts_request(request) {
             return Ok(Outcome::default());
         }
-        let Some(workload) = request
-            .workload()
-            .map_err(|e| PolicyError::InvalidObject(e.to_string()))?
-        else {
+        let Some(workload) = request.workload()? else {
             return Ok(Outcome::default());
         };
         let runtime_class = workload.spec.runtime_class_name.as_deref();

@@ -40,10 +40,7 @@ impl InitContainerValidity {
 
 impl Policy for InitContainerValidity {
     fn evaluate(&self, request: &Request) -> Result<Outcome, PolicyError> {
-        let Some(workload) = request
-            .workload()
-            .map_err(|e| PolicyError::InvalidObject(e.to_string()))?
-        else {
+        let Some(workload) = request.workload()? else {
             return Ok(Outcome::default());
         };
         let mut found = Vec::new();

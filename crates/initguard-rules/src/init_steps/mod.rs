@@ -326,10 +326,7 @@ impl Policy for InitSteps {
     }
 
     fn evaluate(&self, request: &Request) -> Result<Outcome, PolicyError> {
-        let Some(workload) = request
-            .workload()
-            .map_err(|e| PolicyError::InvalidObject(e.to_string()))?
-        else {
+        let Some(workload) = request.workload()? else {
             return Ok(Outcome::default());
         };
         // A pod's init containers cannot change once it exists; templates can.
