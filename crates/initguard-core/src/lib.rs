@@ -22,4 +22,6 @@ pub use pipeline::{Decision, Denial, Phase, Pipeline, PolicyEntry, PolicyReport}
 pub use policy::{FailurePolicy, Mode, Outcome, Policy, PolicyError, Violation};
 pub use request::{Request, Review, ReviewError, ReviewVersion};
 pub use response::ReviewResponse;
-pub use workload::{ContainerKind, ContainerRef, Workload, WorkloadKind};
+pub use workload::{
+    ContainerImage, ContainerKind, ContainerRef, ImageView, Workload, WorkloadKind,
+};

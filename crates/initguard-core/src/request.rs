@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::workload::{Workload, WorkloadError};
+use crate::workload::{ImageView, Workload, WorkloadError};
 
 /// The `admission.k8s.io` versions the apiserver speaks; a response uses the request's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,8 +60,22 @@ pub struct Review {
 }
 
 impl Review {
-    /// Parses an AdmissionReview body, checking what kube-core leaves to the caller.
+    /// Parses an AdmissionReview body, checking what kube-core leaves to the caller: the body
+    /// and its objects are JSON objects, nested no deeper than serde_json's limit, with
+    /// metadata of the right shape.
     pub fn from_slice(body: &[u8]) -> Result<Self, ReviewError> {
+        let review = Self::from_checked_slice(body)?;
+        let request = &review.request;
+        for object in request.object.iter().chain(&request.old_object) {
+            object.check()?;
+        }
+        Ok(review)
+    }
+
+    /// Parses a review that initguard has already checked with [`Self::from_slice`], as a
+    /// WASM policy receives it from the host: the objects' depth and metadata are not checked
+    /// again, and metadata is read only when a policy asks for it.
+    pub fn from_checked_slice(body: &[u8]) -> Result<Self, ReviewError> {
         // serde reads a struct from a JSON array too; a review is always an object.
         if body
             .iter()
@@ -110,39 +124,38 @@ struct Envelope {
     request: Option<AdmissionRequest<RawObject>>,
 }
 
-/// An object of a review, kept as the JSON text the apiserver sent, with the typed metadata
-/// that kube-core's [`Resource`] bound asks for. Policies read a typed view straight from the
-/// text; a JSON tree is built only when a policy asks for one (mutations, WASM).
+/// An object of a review, kept as the JSON text the apiserver sent. Policies read typed views
+/// straight from the text; a JSON tree is built only when a policy asks for one (mutations).
 #[derive(Debug, Clone)]
 struct RawObject {
-    metadata: ObjectMeta,
     json: Box<RawValue>,
+    /// kube-core's [`Resource`] bound asks for metadata by reference; initguard reads it
+    /// lazily through [`Request::object_meta`] instead, so this stays empty.
+    unread_metadata: ObjectMeta,
 }
 
 impl<'de> Deserialize<'de> for RawObject {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        struct MetadataOnly {
-            metadata: Option<ObjectMeta>,
-        }
         let json = Box::<RawValue>::deserialize(deserializer)?;
         if !json.get().starts_with('{') {
             return Err(serde::de::Error::custom(
                 "object: expected a Kubernetes object (a JSON object)",
             ));
         }
-        if nesting_depth(json.get()) > MAX_DEPTH {
-            return Err(serde::de::Error::custom(format!(
-                "object: nested deeper than {MAX_DEPTH} levels"
-            )));
-        }
-        let only: MetadataOnly =
-            serde_json::from_str(json.get()).map_err(serde::de::Error::custom)?;
         Ok(Self {
-            metadata: only.metadata.unwrap_or_default(),
             json,
+            unread_metadata: ObjectMeta::default(),
         })
     }
+}
+
+/// The metadata of an object's JSON text, and nothing else of it.
+fn read_metadata(json: &str) -> Result<ObjectMeta, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct MetadataOnly {
+        metadata: Option<ObjectMeta>,
+    }
+    serde_json::from_str::<MetadataOnly>(json).map(|only| only.metadata.unwrap_or_default())
 }
 
 /// serde_json's own limit when it builds a tree; raw values are not checked against it, so
@@ -198,10 +211,10 @@ impl Resource for RawObject {
         Cow::Borrowed("")
     }
     fn meta(&self) -> &ObjectMeta {
-        &self.metadata
+        &self.unread_metadata
     }
     fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
+        &mut self.unread_metadata
     }
 }
 
@@ -225,10 +238,10 @@ pub struct Request {
     review_json: OnceLock<String>,
 }
 
-/// An object of a request: its metadata typed, its body as received.
+/// An object of a request: its body as received, its metadata typed on first use.
 #[derive(Debug, Clone)]
 struct Object {
-    metadata: ObjectMeta,
+    metadata: OnceLock<ObjectMeta>,
     body: Body,
 }
 
@@ -244,24 +257,56 @@ enum Body {
 
 impl Object {
     fn from_value(value: Value) -> Self {
-        let metadata = value
-            .get("metadata")
-            .and_then(|m| ObjectMeta::deserialize(m).ok())
-            .unwrap_or_default();
         Self {
-            metadata,
+            metadata: OnceLock::new(),
             body: Body::Tree(value),
         }
     }
 
     fn from_raw(raw: RawObject) -> Self {
         Self {
-            metadata: raw.metadata,
+            metadata: OnceLock::new(),
             body: Body::Json {
                 json: raw.json,
                 tree: OnceLock::new(),
             },
         }
+    }
+
+    fn read_metadata(&self) -> Result<ObjectMeta, serde_json::Error> {
+        match &self.body {
+            Body::Json { json, .. } => read_metadata(json.get()),
+            Body::Tree(value) => value
+                .get("metadata")
+                .map(ObjectMeta::deserialize)
+                .transpose()
+                .map(Option::unwrap_or_default),
+        }
+    }
+
+    /// The typed metadata; an object whose metadata does not parse has none (a review that
+    /// went through [`Review::from_slice`] never has such an object).
+    fn metadata(&self) -> &ObjectMeta {
+        self.metadata
+            .get_or_init(|| self.read_metadata().unwrap_or_default())
+    }
+
+    /// What [`Review::from_slice`] checks of a received object: its depth, and its metadata,
+    /// which is kept.
+    fn check(&self) -> Result<(), ReviewError> {
+        let invalid = |message: String| ReviewError::Json(serde::de::Error::custom(message));
+        if let Body::Json { json, .. } = &self.body
+            && nesting_depth(json.get()) > MAX_DEPTH
+        {
+            return Err(invalid(format!(
+                "object: nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        let metadata = self
+            .read_metadata()
+            .map_err(|e| invalid(format!("object.metadata: {e}")))?;
+        let _ = self.metadata.set(metadata);
+        Ok(())
     }
 
     fn value(&self) -> &Value {
@@ -278,6 +323,13 @@ impl Object {
         match &self.body {
             Body::Tree(value) => Workload::from_object(kind, value),
             Body::Json { json, .. } => Workload::from_json(kind, json.get()),
+        }
+    }
+
+    fn images(&self, kind: &str) -> Result<Option<ImageView<'_>>, WorkloadError> {
+        match &self.body {
+            Body::Tree(value) => ImageView::from_object(kind, value),
+            Body::Json { json, .. } => ImageView::from_json(kind, json.get()),
         }
     }
 }
@@ -301,12 +353,12 @@ impl Request {
             // Like kubectl, an object without a namespace is created in "default".
             namespace: Some(
                 object
-                    .metadata
+                    .metadata()
                     .namespace
                     .clone()
                     .unwrap_or_else(|| "default".to_owned()),
             ),
-            name: object.metadata.name.clone().unwrap_or_default(),
+            name: object.metadata().name.clone().unwrap_or_default(),
             user_info: UserInfo::default(),
             dry_run: true,
             namespace_labels: None,
@@ -407,7 +459,7 @@ impl Request {
 
     /// The object's metadata, typed.
     pub fn object_meta(&self) -> Option<&ObjectMeta> {
-        self.object.as_ref().map(|o| &o.metadata)
+        self.object.as_ref().map(Object::metadata)
     }
 
     /// The typed pod template of the object, read on first use and shared by all policies.
@@ -421,6 +473,15 @@ impl Request {
         match cached {
             Ok(workload) => Ok(workload.as_ref()),
             Err(error) => Err(error.clone()),
+        }
+    }
+
+    /// The names and images of the object's containers, borrowed from the request: for policies
+    /// that need nothing else, much cheaper than [`Self::workload`] when that is not read yet.
+    pub fn images(&self) -> Result<Option<ImageView<'_>>, WorkloadError> {
+        match &self.object {
+            Some(object) => object.images(&self.kind.kind),
+            None => Ok(None),
         }
     }
 

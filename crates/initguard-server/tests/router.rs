@@ -206,7 +206,7 @@ async fn bad_requests_get_specific_errors_and_the_server_keeps_serving() {
         "]".repeat(10_000)
     );
     let deep_object = format!(
-        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"x","object":{{"spec":{{"x":{}{}}}}}}}}}"#,
+        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"x","kind":{{"group":"","version":"v1","kind":"Pod"}},"resource":{{"group":"","version":"v1","resource":"pods"}},"operation":"CREATE","userInfo":{{}},"object":{{"spec":{{"x":{}{}}}}}}}}}"#,
         "[".repeat(10_000),
         "]".repeat(10_000)
     );

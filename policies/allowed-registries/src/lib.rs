@@ -34,21 +34,22 @@ impl Policy for AllowedRegistries {
 
     fn evaluate(request: &Request, settings: &Settings) -> Result<Outcome, String> {
         let mut outcome = Outcome::default();
-        let Some(workload) = request.workload().map_err(|e| e.to_string())? else {
+        // Only names and images are needed: the light view skips the rest of the pod spec.
+        let Some(view) = request.images().map_err(|e| e.to_string())? else {
             return Ok(outcome);
         };
-        for container in workload.containers() {
+        for container in view.containers() {
             let checked = match container.kind {
                 ContainerKind::Init => true,
                 ContainerKind::App => settings.app_containers,
                 ContainerKind::Ephemeral => settings.ephemeral_containers,
             };
-            let Some(image) = container.image.filter(|_| checked) else {
+            let Some(image) = container.image.as_deref().filter(|_| checked) else {
                 continue;
             };
             let reference = ImageRef::parse(image);
             if !settings.registries.iter().any(|r| reference.is_from(r)) {
-                let path = workload
+                let path = view
                     .container_path(container.kind, container.index)
                     .field("image");
                 outcome.violations.push(Violation::at(

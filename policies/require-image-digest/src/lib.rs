@@ -21,10 +21,15 @@ impl Policy for RequireImageDigest {
 
     fn evaluate(request: &Request, settings: &Settings) -> Result<Outcome, String> {
         let mut outcome = Outcome::default();
-        let Some(workload) = request.workload().map_err(|e| e.to_string())? else {
+        // Only images are needed: the light view skips the rest of the pod spec.
+        let Some(view) = request.images().map_err(|e| e.to_string())? else {
             return Ok(outcome);
         };
-        for (index, container) in workload.init_containers().iter().enumerate() {
+        let init_containers = view
+            .containers()
+            .iter()
+            .filter(|c| c.kind == ContainerKind::Init);
+        for container in init_containers {
             let Some(image) = container.image.as_deref() else {
                 continue;
             };
@@ -34,8 +39,8 @@ impl Policy for RequireImageDigest {
                 .iter()
                 .any(|prefix| image.starts_with(prefix.as_str()) || reference.is_from(prefix));
             if reference.digest.is_none() && !exempt {
-                let path = workload
-                    .container_path(ContainerKind::Init, index)
+                let path = view
+                    .container_path(ContainerKind::Init, container.index)
                     .field("image");
                 outcome.violations.push(Violation::at(
                     "DIG-001",
