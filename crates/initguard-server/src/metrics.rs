@@ -1,7 +1,10 @@
 //! Prometheus metrics: reviews by endpoint, operation, kind and verdict; per-policy evaluation
 //! counts, latency and errors; bad requests; reloads.
 
+use std::collections::HashMap;
 use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use initguard_core::Decision;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -65,6 +68,19 @@ pub struct Metrics {
     pub policy_duration: Family<PolicyLabels, Histogram, fn() -> Histogram>,
     pub policy_errors: Family<PolicyLabels, Counter>,
     pub reloads: Family<ReloadLabels, Counter>,
+    /// Each policy's metric handles, looked up by name without a lock or an allocation; a
+    /// policy seen for the first time (after a reload) is added once.
+    policies: ArcSwap<HashMap<String, PolicyHandles>>,
+}
+
+/// One policy's counters and histogram, shared with the families that export them.
+#[derive(Debug, Clone)]
+struct PolicyHandles {
+    pass: Counter,
+    violation: Counter,
+    error: Counter,
+    errors: Counter,
+    duration: Histogram,
 }
 
 impl Default for Metrics {
@@ -123,7 +139,40 @@ impl Metrics {
             policy_duration,
             policy_errors,
             reloads,
+            policies: ArcSwap::default(),
         }
+    }
+
+    /// Records with the handles of policy `name`, registering them on first sight.
+    fn with_policy(&self, name: &str, record: impl FnOnce(&PolicyHandles)) {
+        if let Some(handles) = self.policies.load().get(name) {
+            record(handles);
+            return;
+        }
+        let result = |result| {
+            self.policy_evaluations
+                .get_or_create(&PolicyResultLabels {
+                    policy: name.to_owned(),
+                    result,
+                })
+                .clone()
+        };
+        let labels = PolicyLabels {
+            policy: name.to_owned(),
+        };
+        let handles = PolicyHandles {
+            pass: result("pass"),
+            violation: result("violation"),
+            error: result("error"),
+            errors: self.policy_errors.get_or_create(&labels).clone(),
+            duration: self.policy_duration.get_or_create(&labels).clone(),
+        };
+        record(&handles);
+        self.policies.rcu(|known| {
+            let mut known = HashMap::clone(known);
+            known.insert(name.to_owned(), handles.clone());
+            known
+        });
     }
 
     /// Records one answered review and what each policy did in it.
@@ -152,29 +201,17 @@ impl Metrics {
             .get_or_create(&EndpointLabels { endpoint })
             .observe(took.as_secs_f64());
         for report in &decision.reports {
-            let result = match &report.result {
-                Ok(outcome) if outcome.violations.is_empty() => "pass",
-                Ok(_) => "violation",
-                Err(_) => {
-                    self.policy_errors
-                        .get_or_create(&PolicyLabels {
-                            policy: report.name.clone(),
-                        })
-                        .inc();
-                    "error"
-                }
-            };
-            self.policy_evaluations
-                .get_or_create(&PolicyResultLabels {
-                    policy: report.name.clone(),
-                    result,
-                })
-                .inc();
-            self.policy_duration
-                .get_or_create(&PolicyLabels {
-                    policy: report.name.clone(),
-                })
-                .observe(report.duration.as_secs_f64());
+            self.with_policy(&report.name, |handles| {
+                match &report.result {
+                    Ok(outcome) if outcome.violations.is_empty() => handles.pass.inc(),
+                    Ok(_) => handles.violation.inc(),
+                    Err(_) => {
+                        handles.errors.inc();
+                        handles.error.inc()
+                    }
+                };
+                handles.duration.observe(report.duration.as_secs_f64());
+            });
         }
     }
 
