@@ -258,140 +258,68 @@ pub fn check_table() -> impl Iterator<Item = (&'static str, Level, Version)> {
 }
 
 const CHECKS: &[Check] = &[
-    Check {
-        id: "hostNamespaces",
-        level: Level::Baseline,
-        since: 0,
-        replaced_in_restricted_from: None,
-        run: host_namespaces,
-    },
-    Check {
-        id: "privileged",
-        level: Level::Baseline,
-        since: 0,
-        replaced_in_restricted_from: None,
-        run: privileged,
-    },
-    Check {
-        id: "capabilities_baseline",
-        level: Level::Baseline,
-        since: 0,
-        replaced_in_restricted_from: Some(22),
-        run: capabilities_baseline,
-    },
-    Check {
-        id: "hostPathVolumes",
-        level: Level::Baseline,
-        since: 0,
-        replaced_in_restricted_from: Some(0),
-        run: host_path_volumes,
-    },
-    Check {
-        id: "hostPorts",
-        level: Level::Baseline,
-        since: 0,
-        replaced_in_restricted_from: None,
-        run: host_ports,
-    },
-    Check {
-        id: "appArmorProfile",
-        level: Level::Baseline,
-        since: 0,
-        replaced_in_restricted_from: None,
-        run: app_armor_profile,
-    },
-    Check {
-        id: "seLinuxOptions",
-        level: Level::Baseline,
-        since: 0,
-        replaced_in_restricted_from: None,
-        run: se_linux_options,
-    },
-    Check {
-        id: "procMount",
-        level: Level::Baseline,
-        since: 0,
-        replaced_in_restricted_from: Some(35),
-        run: proc_mount_baseline,
-    },
-    Check {
-        id: "seccompProfile_baseline",
-        level: Level::Baseline,
-        since: 0,
-        replaced_in_restricted_from: Some(19),
-        run: seccomp_profile_baseline,
-    },
-    Check {
-        id: "sysctls",
-        level: Level::Baseline,
-        since: 0,
-        replaced_in_restricted_from: None,
-        run: sysctls,
-    },
-    Check {
-        id: "windowsHostProcess",
-        level: Level::Baseline,
-        since: 0,
-        replaced_in_restricted_from: None,
-        run: windows_host_process,
-    },
-    Check {
-        id: "hostProbesAndHostLifecycle",
-        level: Level::Baseline,
-        since: 34,
-        replaced_in_restricted_from: None,
-        run: host_probes_and_lifecycle,
-    },
-    Check {
-        id: "restrictedVolumes",
-        level: Level::Restricted,
-        since: 0,
-        replaced_in_restricted_from: None,
-        run: restricted_volumes,
-    },
-    Check {
-        id: "runAsNonRoot",
-        level: Level::Restricted,
-        since: 0,
-        replaced_in_restricted_from: None,
-        run: run_as_non_root,
-    },
-    Check {
-        id: "allowPrivilegeEscalation",
-        level: Level::Restricted,
-        since: 8,
-        replaced_in_restricted_from: None,
-        run: allow_privilege_escalation,
-    },
-    Check {
-        id: "seccompProfile_restricted",
-        level: Level::Restricted,
-        since: 19,
-        replaced_in_restricted_from: None,
-        run: seccomp_profile_restricted,
-    },
-    Check {
-        id: "capabilities_restricted",
-        level: Level::Restricted,
-        since: 22,
-        replaced_in_restricted_from: None,
-        run: capabilities_restricted,
-    },
-    Check {
-        id: "runAsUser",
-        level: Level::Restricted,
-        since: 23,
-        replaced_in_restricted_from: None,
-        run: run_as_user,
-    },
-    Check {
-        id: "procMount_restricted",
-        level: Level::Restricted,
-        since: 35,
-        replaced_in_restricted_from: None,
-        run: proc_mount_restricted,
-    },
+    baseline("hostNamespaces", 0, None, host_namespaces),
+    baseline("privileged", 0, None, privileged),
+    baseline("capabilities_baseline", 0, Some(22), capabilities_baseline),
+    baseline("hostPathVolumes", 0, Some(0), host_path_volumes),
+    baseline("hostPorts", 0, None, host_ports),
+    baseline("appArmorProfile", 0, None, app_armor_profile),
+    baseline("seLinuxOptions", 0, None, se_linux_options),
+    baseline("procMount", 0, Some(35), proc_mount_baseline),
+    baseline(
+        "seccompProfile_baseline",
+        0,
+        Some(19),
+        seccomp_profile_baseline,
+    ),
+    baseline("sysctls", 0, None, sysctls),
+    baseline("windowsHostProcess", 0, None, windows_host_process),
+    baseline(
+        "hostProbesAndHostLifecycle",
+        34,
+        None,
+        host_probes_and_lifecycle,
+    ),
+    restricted("restrictedVolumes", 0, restricted_volumes),
+    restricted("runAsNonRoot", 0, run_as_non_root),
+    restricted("allowPrivilegeEscalation", 8, allow_privilege_escalation),
+    restricted("seccompProfile_restricted", 19, seccomp_profile_restricted),
+    restricted("capabilities_restricted", 22, capabilities_restricted),
+    restricted("runAsUser", 23, run_as_user),
+    restricted("procMount_restricted", 35, proc_mount_restricted),
 ];
+
+/// A baseline check from minor version `since`, replaced in the restricted level from
+/// `replaced_in_restricted_from` by a stricter check.
+const fn baseline(
+    id: &'static str,
+    since: u32,
+    replaced_in_restricted_from: Option<u32>,
+    run: fn(&PodView<'_>) -> Option<Finding>,
+) -> Check {
+    Check {
+        id,
+        level: Level::Baseline,
+        since,
+        replaced_in_restricted_from,
+        run,
+    }
+}
+
+/// A restricted check from minor version `since`.
+const fn restricted(
+    id: &'static str,
+    since: u32,
+    run: fn(&PodView<'_>) -> Option<Finding>,
+) -> Check {
+    Check {
+        id,
+        level: Level::Restricted,
+        since,
+        replaced_in_restricted_from: None,
+        run,
+    }
+}
 
 /// Windows pods are exempt from the Linux-only restricted checks from this version on.
 const WINDOWS_EXEMPT_FROM: u32 = 25;
@@ -1188,7 +1116,7 @@ fn restricted_volumes(pod: &PodView<'_>) -> Option<Finding> {
     ))
 }
 
-/// Joins the parts of a finding that has explicit and implicit offenders.
+/// Joins the parts of a finding that has several kinds of offenders.
 fn joined_detail(parts: &[Option<String>]) -> String {
     parts
         .iter()
@@ -1196,6 +1124,29 @@ fn joined_detail(parts: &[Option<String>]) -> String {
         .cloned()
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// A field the pod may set for all its containers or each container for itself: `explicit`
+/// set it badly, `implicit` leave it to a pod that does not set it well either.
+fn pod_or_containers(
+    reason: &'static str,
+    explicit: Setters<'_>,
+    explicit_must: &str,
+    implicit: Setters<'_>,
+    implicit_must: &str,
+) -> Option<Finding> {
+    if explicit.is_empty() && implicit.is_empty() {
+        return None;
+    }
+    let detail = joined_detail(&[
+        (!explicit.is_empty()).then(|| format!("{} {explicit_must}", explicit.phrase("and"))),
+        (!implicit.is_empty())
+            .then(|| format!("pod or {} {implicit_must}", implicit.phrase("and"))),
+    ]);
+    let mut paths = explicit.paths;
+    // Every implicit offender is fixed at one place: the pod's own setting.
+    paths.extend(implicit.paths.into_iter().next());
+    Some(Finding::new(reason, detail, paths))
 }
 
 fn run_as_non_root(pod: &PodView<'_>) -> Option<Finding> {
@@ -1217,29 +1168,13 @@ fn run_as_non_root(pod: &PodView<'_>) -> Option<Finding> {
             _ => {}
         }
     }
-    if explicit.is_empty() && implicit.is_empty() {
-        return None;
-    }
-    let detail = joined_detail(&[
-        (!explicit.is_empty()).then(|| {
-            format!(
-                "{} must not set securityContext.runAsNonRoot=false",
-                explicit.phrase("and")
-            )
-        }),
-        (!implicit.is_empty()).then(|| {
-            format!(
-                "pod or {} must set securityContext.runAsNonRoot=true",
-                implicit.phrase("and")
-            )
-        }),
-    ]);
-    let mut paths = explicit.paths;
-    // Every implicit offender is fixed at one place: the pod's own setting.
-    if let Some(pod_path) = implicit.paths.into_iter().next() {
-        paths.push(pod_path);
-    }
-    Some(Finding::new("runAsNonRoot != true", detail, paths))
+    pod_or_containers(
+        "runAsNonRoot != true",
+        explicit,
+        "must not set securityContext.runAsNonRoot=false",
+        implicit,
+        "must set securityContext.runAsNonRoot=true",
+    )
 }
 
 fn allow_privilege_escalation(pod: &PodView<'_>) -> Option<Finding> {
@@ -1294,29 +1229,16 @@ fn seccomp_profile_restricted(pod: &PodView<'_>) -> Option<Finding> {
             None => {}
         }
     }
-    if explicit.is_empty() && implicit.is_empty() {
-        return None;
-    }
-    let detail = joined_detail(&[
-        (!explicit.is_empty()).then(|| {
-            format!(
-                "{} must not set securityContext.seccompProfile.type to {}",
-                explicit.phrase("and"),
-                join_quoted(&bad_types)
-            )
-        }),
-        (!implicit.is_empty()).then(|| {
-            format!(
-                "pod or {} must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\"",
-                implicit.phrase("and")
-            )
-        }),
-    ]);
-    let mut paths = explicit.paths;
-    if let Some(pod_path) = implicit.paths.into_iter().next() {
-        paths.push(pod_path);
-    }
-    Some(Finding::new("seccompProfile", detail, paths))
+    pod_or_containers(
+        "seccompProfile",
+        explicit,
+        &format!(
+            "must not set securityContext.seccompProfile.type to {}",
+            join_quoted(&bad_types)
+        ),
+        implicit,
+        "must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\"",
+    )
 }
 
 fn capabilities_restricted(pod: &PodView<'_>) -> Option<Finding> {
