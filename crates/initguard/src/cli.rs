@@ -349,10 +349,17 @@ fn run_rules(id: Option<&str>) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     match id {
         None => {
-            for rule in initguard_rules::RULES {
+            let rules = initguard_rules::RULES;
+            let id_width = rules.iter().map(|r| r.id.len()).max().unwrap_or_default();
+            let policy_width = rules
+                .iter()
+                .map(|r| r.policy.len())
+                .max()
+                .unwrap_or_default();
+            for rule in rules {
                 writeln!(
                     stdout,
-                    "{:<8} {:<24} {}",
+                    "{:<id_width$}  {:<policy_width$}  {}",
                     rule.id, rule.policy, rule.summary
                 )?;
             }
