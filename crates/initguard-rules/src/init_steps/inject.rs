@@ -64,9 +64,6 @@ pub fn apply(
         })?,
         None => Record::default(),
     };
-    if requested.is_empty() && previous == Record::default() {
-        return Ok(object.clone());
-    }
     let mut mutated = object.clone();
     let spec_json = mutated
         .pointer_mut(&workload.spec_path().to_json_pointer())

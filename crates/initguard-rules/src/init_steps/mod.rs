@@ -11,7 +11,7 @@ pub mod catalog;
 mod grammar;
 mod inject;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use initguard_core::request::Operation;
@@ -334,7 +334,7 @@ impl Policy for InitSteps {
             WorkloadKind::Pod => request.operation == Operation::Create,
             _ => matches!(request.operation, Operation::Create | Operation::Update),
         };
-        let opted_in = |labels: Option<&std::collections::BTreeMap<String, String>>| {
+        let opted_in = |labels: Option<&BTreeMap<String, String>>| {
             labels
                 .and_then(|l| l.get(OPT_IN_LABEL))
                 .is_some_and(|v| v == OPT_IN_VALUE)
@@ -355,6 +355,15 @@ impl Policy for InitSteps {
                 });
             }
         };
+        let injected_before = workload
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(STATUS_ANNOTATION));
+        if requested.is_empty() && !injected_before {
+            // Nothing to add or take out: the JSON tree of the object is never built.
+            return Ok(Outcome::default());
+        }
         let object = request
             .object()
             .ok_or_else(|| PolicyError::InvalidObject("the request has no object".to_owned()))?;
