@@ -120,14 +120,21 @@ async fn post(
 /// the CA to trust, and the mode file.
 async fn start_self_signed(name: &str) -> (Running, Vec<u8>, PathBuf) {
     let dir = scratch(name);
-    let (ca_bundle, policies) = (dir.join("ca.pem"), dir.join("mode"));
+    let policies = dir.join("mode");
     std::fs::write(&policies, "enforce").unwrap();
+    let (server, ca) = start_self_signed_with(name, Arc::new(ModeFile(policies.clone()))).await;
+    (server, ca, policies)
+}
+
+/// A server with a generated certificate and `policies`; returns it and the CA to trust.
+async fn start_self_signed_with(name: &str, policies: Arc<dyn PolicySource>) -> (Running, Vec<u8>) {
+    let ca_bundle = scratch(name).join("ca.pem");
     let tls = TlsSource::SelfSigned {
         names: service_names(None, None),
         ca_bundle_out: ca_bundle.clone(),
     };
-    let server = start(tls, Arc::new(ModeFile(policies.clone()))).await;
-    (server, std::fs::read(&ca_bundle).unwrap(), policies)
+    let server = start(tls, policies).await;
+    (server, std::fs::read(&ca_bundle).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,4 +412,79 @@ async fn client_certificates_are_required_with_a_client_ca() {
         .unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     server.stop.send(()).unwrap();
+}
+
+/// A policy that takes its time, and says when it has started.
+#[derive(Debug)]
+struct Slow {
+    started: Arc<tokio::sync::Notify>,
+}
+
+impl initguard_core::Policy for Slow {
+    fn evaluate(
+        &self,
+        _: &initguard_core::Request,
+    ) -> Result<initguard_core::Outcome, initguard_core::PolicyError> {
+        self.started.notify_one();
+        std::thread::sleep(Duration::from_millis(400));
+        Ok(initguard_core::Outcome::default())
+    }
+}
+
+struct SlowPolicies(Arc<tokio::sync::Notify>);
+
+impl PolicySource for SlowPolicies {
+    fn load(&self) -> Result<Pipeline, String> {
+        let slow = Slow {
+            started: Arc::clone(&self.0),
+        };
+        Ok(Pipeline::new(vec![common::entry(
+            "slow",
+            Mode::Enforce,
+            Arc::new(slow),
+        )]))
+    }
+
+    fn watched_files(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+}
+
+/// A shutdown signal while a review is being evaluated: the review is answered, then the server
+/// stops and refuses new connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_reviews_in_flight() {
+    let started = Arc::new(tokio::sync::Notify::new());
+    let (server, ca) =
+        start_self_signed_with("drain", Arc::new(SlowPolicies(Arc::clone(&started)))).await;
+    let address = server.address;
+    let in_flight = tokio::spawn(async move {
+        let client = client(&ca, false);
+        post(
+            &client,
+            address,
+            "/validate",
+            common::review("drain", false),
+        )
+        .await
+    });
+    tokio::time::timeout(Duration::from_secs(10), started.notified())
+        .await
+        .unwrap();
+    let signalled = Instant::now();
+    server.stop.send(()).unwrap();
+    let (status, _, body) = in_flight.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["response"]["uid"], "drain");
+    assert_eq!(body["response"]["allowed"], true);
+    tokio::time::timeout(Duration::from_secs(10), server.serving)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "stopped once the review was answered, well before the grace period ended"
+    );
+    let refused = tokio::net::TcpStream::connect(address).await;
+    assert!(refused.is_err(), "no new connections after shutdown");
 }

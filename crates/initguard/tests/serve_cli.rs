@@ -1,0 +1,172 @@
+//! `initguard serve` as the README runs it: the embedded default policies, a certificate
+//! generated at start, a verifying client over TLS on 127.0.0.1, one JSON log line per review,
+//! and a clean stop on SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+
+/// The server, and its stderr line by line.
+struct Serving {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Serving {
+    fn start(ca_bundle: &std::path::Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_initguard"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .arg("--ca-bundle-out")
+            .arg(ca_bundle)
+            .env("INITGUARD_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The next stderr line that `pick` accepts, within 30 s.
+    fn wait_for<T>(&self, what: &str, pick: impl Fn(&str) -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(found) = pick(&line) {
+                        return found;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                    panic!("initguard serve never logged {what}")
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn review(uid: &str, probe_on_init: bool) -> Vec<u8> {
+    let mut init = json!({"name": "wait", "image": "busybox:1.36"});
+    if probe_on_init {
+        init["livenessProbe"] = json!({"exec": {"command": ["true"]}});
+    }
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "name": "web",
+            "namespace": "shop",
+            "operation": "CREATE",
+            "userInfo": {"username": "alice"},
+            "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "shop"},
+                       "spec": {"initContainers": [init], "containers": [{"name": "web", "image": "nginx:1.27"}]}}
+        }
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_over_tls_logs_each_review_and_stops_on_sigterm() {
+    let dir = std::env::temp_dir().join(format!("initguard-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_bundle = dir.join("ca.pem");
+    let mut server = Serving::start(&ca_bundle);
+    let address: SocketAddr = server.wait_for("its address", |line| {
+        line.strip_prefix("initguard: listening on https://")?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    });
+    server.wait_for("where the CA went", |line| {
+        line.contains(&format!("CA bundle written to {}", ca_bundle.display()))
+            .then_some(())
+    });
+
+    let tls = initguard_server::tls::client_config(&std::fs::read(&ca_bundle).unwrap()).unwrap();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .build();
+    let client = Client::builder(TokioExecutor::new()).build(connector);
+    let post = |uid: &'static str, bad: bool| {
+        let request = hyper::Request::post(format!(
+            "https://localhost:{}/validate?timeout=10s",
+            address.port()
+        ))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(review(uid, bad))))
+        .unwrap();
+        let client = client.clone();
+        async move {
+            let response = client.request(request).await.unwrap();
+            assert_eq!(response.status(), hyper::StatusCode::OK);
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            serde_json::from_slice::<Value>(&body).unwrap()
+        }
+    };
+    let allowed = post("serve-allowed", false).await;
+    assert_eq!(allowed["response"]["allowed"], true);
+    let denied = post("serve-denied", true).await;
+    assert_eq!(denied["response"]["allowed"], false);
+    assert_eq!(denied["response"]["status"]["code"], 403);
+
+    for (uid, verdict) in [("serve-allowed", "allowed"), ("serve-denied", "denied")] {
+        let fields = server.wait_for("a review line", |line| {
+            let entry: Value = serde_json::from_str(line).ok()?;
+            (entry["fields"]["uid"] == uid).then(|| entry["fields"].clone())
+        });
+        assert_eq!(fields["message"], "review");
+        assert_eq!(fields["kind"], "Pod");
+        assert_eq!(fields["namespace"], "shop");
+        assert_eq!(fields["name"], "web");
+        assert_eq!(fields["operation"], "CREATE");
+        assert_eq!(fields["verdict"], verdict);
+        assert!(fields["duration_us"].is_u64(), "{fields}");
+    }
+
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "initguard serve ignored SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "{exit:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
