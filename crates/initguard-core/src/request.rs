@@ -234,14 +234,15 @@ pub struct Request {
     pub namespace_labels: Option<BTreeMap<String, String>>,
     object: Option<Object>,
     old_object: Option<Object>,
-    workload: OnceLock<Result<Option<Workload>, WorkloadError>>,
     review_json: OnceLock<String>,
 }
 
-/// An object of a request: its body as received, its metadata typed on first use.
+/// An object of a request: its body as received, its metadata and pod template typed on first
+/// use and shared by every policy that reads them.
 #[derive(Debug, Clone)]
 struct Object {
     metadata: OnceLock<ObjectMeta>,
+    workload: OnceLock<Result<Option<Workload>, WorkloadError>>,
     body: Body,
 }
 
@@ -259,6 +260,7 @@ impl Object {
     fn from_value(value: Value) -> Self {
         Self {
             metadata: OnceLock::new(),
+            workload: OnceLock::new(),
             body: Body::Tree(value),
         }
     }
@@ -266,6 +268,7 @@ impl Object {
     fn from_raw(raw: RawObject) -> Self {
         Self {
             metadata: OnceLock::new(),
+            workload: OnceLock::new(),
             body: Body::Json {
                 json: raw.json,
                 tree: OnceLock::new(),
@@ -319,10 +322,15 @@ impl Object {
         }
     }
 
-    fn workload(&self, kind: &str) -> Result<Option<Workload>, WorkloadError> {
-        match &self.body {
+    /// The typed pod template of an object of `kind`, read from the text as received.
+    fn workload(&self, kind: &str) -> Result<Option<&Workload>, WorkloadError> {
+        let cached = self.workload.get_or_init(|| match &self.body {
             Body::Tree(value) => Workload::from_object(kind, value),
             Body::Json { json, .. } => Workload::from_json(kind, json.get()),
+        });
+        match cached {
+            Ok(workload) => Ok(workload.as_ref()),
+            Err(error) => Err(error.clone()),
         }
     }
 
@@ -364,7 +372,6 @@ impl Request {
             namespace_labels: None,
             object: Some(object),
             old_object: None,
-            workload: OnceLock::new(),
             review_json: OnceLock::new(),
         }
     }
@@ -382,7 +389,6 @@ impl Request {
             namespace_labels: None,
             object: request.object.map(Object::from_raw),
             old_object: request.old_object.map(Object::from_raw),
-            workload: OnceLock::new(),
             review_json: OnceLock::new(),
         }
     }
@@ -403,7 +409,6 @@ impl Request {
             namespace_labels: self.namespace_labels.clone(),
             object: Some(Object::from_value(object)),
             old_object: self.old_object.clone(),
-            workload: OnceLock::new(),
             review_json: OnceLock::new(),
         }
     }
@@ -466,13 +471,18 @@ impl Request {
     ///
     /// `Ok(None)` for kinds without a pod spec; an error when the spec is malformed.
     pub fn workload(&self) -> Result<Option<&Workload>, WorkloadError> {
-        let cached = self.workload.get_or_init(|| match &self.object {
+        match &self.object {
             Some(object) => object.workload(&self.kind.kind),
             None => Ok(None),
-        });
-        match cached {
-            Ok(workload) => Ok(workload.as_ref()),
-            Err(error) => Err(error.clone()),
+        }
+    }
+
+    /// The typed pod template of the object before an UPDATE, read on first use and shared
+    /// like [`Self::workload`].
+    pub fn old_workload(&self) -> Result<Option<&Workload>, WorkloadError> {
+        match &self.old_object {
+            Some(object) => object.workload(&self.kind.kind),
+            None => Ok(None),
         }
     }
 

@@ -138,11 +138,6 @@ impl PodSecurity {
         Self::new(crate::settings::parse(settings)?)
     }
 
-    /// The ids of the checks this level and version apply, in evaluation order.
-    pub fn check_ids(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.checks.iter().map(|c| c.id)
-    }
-
     fn exempts_request(&self, request: &Request) -> bool {
         let listed = |list: &[String], value: Option<&str>| {
             value.is_some_and(|v| !v.is_empty() && list.iter().any(|item| item == v))
@@ -214,10 +209,7 @@ impl Policy for PodSecurity {
 /// An update that leaves the pod template alone cannot make it less secure; Pod Security
 /// Admission lets such updates through so that labelling an old pod never fails.
 fn pod_template_unchanged(request: &Request, workload: &Workload) -> bool {
-    let Some(old) = request.old_object() else {
-        return false;
-    };
-    match Workload::from_object(request.kind.kind.as_str(), old) {
+    match request.old_workload() {
         Ok(Some(old)) => {
             old.spec == workload.spec && old.metadata.annotations == workload.metadata.annotations
         }
@@ -433,6 +425,15 @@ impl<'a> Setters<'a> {
         !self.pod && self.containers.is_empty()
     }
 
+    /// `reason (pod and containers "a" PREDICATE)`, or nothing when nobody set the field badly.
+    fn finding(self, reason: &'static str, predicate: &str) -> Option<Finding> {
+        if self.is_empty() {
+            return None;
+        }
+        let detail = format!("{} {predicate}", self.phrase("and"));
+        Some(Finding::new(reason, detail, self.paths))
+    }
+
     /// `pod`, `container "a"`, `pod and containers "a", "b"`, joined by `conjunction`.
     fn phrase(&self, conjunction: &str) -> String {
         let containers = (!self.containers.is_empty()).then(|| containers_phrase(&self.containers));
@@ -509,17 +510,7 @@ fn privileged(pod: &PodView<'_>) -> Option<Finding> {
             setters.container(c.name, pod.context_path(c, "privileged"));
         }
     }
-    if setters.is_empty() {
-        return None;
-    }
-    Some(Finding::new(
-        "privileged",
-        format!(
-            "{} must not set securityContext.privileged=true",
-            setters.phrase("and")
-        ),
-        setters.paths,
-    ))
+    setters.finding("privileged", "must not set securityContext.privileged=true")
 }
 
 /// The capabilities a container runtime grants by default, which baseline lets a container add.
@@ -566,18 +557,13 @@ fn adding_beyond<'a>(pod: &PodView<'a>, allowed: &[&str]) -> (Setters<'a>, Vec<&
 
 fn capabilities_baseline(pod: &PodView<'_>) -> Option<Finding> {
     let (setters, added) = adding_beyond(pod, BASELINE_CAPABILITIES);
-    if setters.is_empty() {
-        return None;
-    }
-    Some(Finding::new(
+    setters.finding(
         "non-default capabilities",
-        format!(
-            "{} must not include {} in securityContext.capabilities.add",
-            setters.phrase("and"),
+        &format!(
+            "must not include {} in securityContext.capabilities.add",
             join_quoted(&added)
         ),
-        setters.paths,
-    ))
+    )
 }
 
 fn host_path_volumes(pod: &PodView<'_>) -> Option<Finding> {
@@ -758,18 +744,13 @@ fn se_linux_options(pod: &PodView<'_>) -> Option<Finding> {
             }
         }
     }
-    if setters.is_empty() {
-        return None;
-    }
-    Some(Finding::new(
+    setters.finding(
         "seLinuxOptions",
-        format!(
-            "{} set forbidden securityContext.seLinuxOptions: {}",
-            setters.phrase("and"),
+        &format!(
+            "set forbidden securityContext.seLinuxOptions: {}",
             forbidden.join("; ")
         ),
-        setters.paths,
-    ))
+    )
 }
 
 /// Containers that unmask /proc.
@@ -785,18 +766,13 @@ fn proc_mount(pod: &PodView<'_>) -> Option<Finding> {
             push_unique(&mut values, mount);
         }
     }
-    if setters.is_empty() {
-        return None;
-    }
-    Some(Finding::new(
+    setters.finding(
         "procMount",
-        format!(
-            "{} must not set securityContext.procMount to {}",
-            setters.phrase("and"),
+        &format!(
+            "must not set securityContext.procMount to {}",
             join_quoted(&values)
         ),
-        setters.paths,
-    ))
+    )
 }
 
 fn proc_mount_baseline(pod: &PodView<'_>) -> Option<Finding> {
@@ -861,18 +837,13 @@ fn seccomp_profile_baseline(pod: &PodView<'_>) -> Option<Finding> {
             push_unique(&mut types, profile.type_.as_str());
         }
     }
-    if setters.is_empty() {
-        return None;
-    }
-    Some(Finding::new(
+    setters.finding(
         "seccompProfile",
-        format!(
-            "{} must not set securityContext.seccompProfile.type to {}",
-            setters.phrase("and"),
+        &format!(
+            "must not set securityContext.seccompProfile.type to {}",
             join_quoted(&types)
         ),
-        setters.paths,
-    ))
+    )
 }
 
 /// The sysctls baseline allows, by the version that added them: namespaced, and unable to
@@ -931,17 +902,10 @@ fn windows_host_process(pod: &PodView<'_>) -> Option<Finding> {
             );
         }
     }
-    if setters.is_empty() {
-        return None;
-    }
-    Some(Finding::new(
+    setters.finding(
         "hostProcess",
-        format!(
-            "{} must not set securityContext.windowsOptions.hostProcess=true",
-            setters.phrase("and")
-        ),
-        setters.paths,
-    ))
+        "must not set securityContext.windowsOptions.hostProcess=true",
+    )
 }
 
 /// The handlers of a container that can name a host: its probes and lifecycle hooks, with
@@ -1187,17 +1151,10 @@ fn allow_privilege_escalation(pod: &PodView<'_>) -> Option<Finding> {
             setters.container(c.name, pod.context_path(c, "allowPrivilegeEscalation"));
         }
     }
-    if setters.is_empty() {
-        return None;
-    }
-    Some(Finding::new(
+    setters.finding(
         "allowPrivilegeEscalation != false",
-        format!(
-            "{} must set securityContext.allowPrivilegeEscalation=false",
-            setters.phrase("and")
-        ),
-        setters.paths,
-    ))
+        "must set securityContext.allowPrivilegeEscalation=false",
+    )
 }
 
 fn seccomp_profile_restricted(pod: &PodView<'_>) -> Option<Finding> {
@@ -1291,12 +1248,5 @@ fn run_as_user(pod: &PodView<'_>) -> Option<Finding> {
             setters.container(c.name, pod.context_path(c, "runAsUser"));
         }
     }
-    if setters.is_empty() {
-        return None;
-    }
-    Some(Finding::new(
-        "runAsUser=0",
-        format!("{} must not set runAsUser=0", setters.phrase("and")),
-        setters.paths,
-    ))
+    setters.finding("runAsUser=0", "must not set runAsUser=0")
 }

@@ -32,12 +32,10 @@ fn compliant_pod() -> Value {
 }
 
 fn policy(level: Level, version: u32) -> PodSecurity {
-    let level = match level {
-        Level::Baseline => "baseline",
-        Level::Restricted => "restricted",
-    };
-    PodSecurity::from_settings(&json!({"level": level, "version": format!("v1.{version}")}))
-        .unwrap()
+    PodSecurity::from_settings(
+        &json!({"level": level.as_str(), "version": format!("v1.{version}")}),
+    )
+    .unwrap()
 }
 
 fn evaluate(policy: &PodSecurity, pod: Value) -> Outcome {

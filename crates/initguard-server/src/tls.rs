@@ -161,14 +161,7 @@ pub fn server_config(
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
     let builder = match client_ca_pem {
         Some(pem) => {
-            let mut roots = RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| TlsError::ClientCa(e.to_string()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| TlsError::ClientCa(e.to_string()))?;
-            }
-            let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
+            let verifier = WebPkiClientVerifier::builder(Arc::new(roots_from_pem(pem)?))
                 .build()
                 .map_err(|e| TlsError::ClientCa(e.to_string()))?;
             builder.with_client_cert_verifier(verifier)
@@ -183,13 +176,7 @@ pub fn server_config(
 /// A client config that trusts only the CAs in `ca_pem`: what a webhook client (the apiserver,
 /// the load harness, the tests) uses to verify this server.
 pub fn client_config(ca_pem: &[u8]) -> Result<rustls::ClientConfig, TlsError> {
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem) {
-        let cert = cert.map_err(|e| TlsError::ClientCa(e.to_string()))?;
-        roots
-            .add(cert)
-            .map_err(|e| TlsError::ClientCa(e.to_string()))?;
-    }
+    let roots = roots_from_pem(ca_pem)?;
     Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -236,4 +223,16 @@ pub fn service_names(service: Option<&str>, namespace: Option<&str>) -> Vec<Stri
         }
     }
     names
+}
+
+/// The CA certificates of a PEM bundle, as trust roots.
+fn roots_from_pem(pem: &[u8]) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| TlsError::ClientCa(e.to_string()))?;
+        roots
+            .add(cert)
+            .map_err(|e| TlsError::ClientCa(e.to_string()))?;
+    }
+    Ok(roots)
 }

@@ -81,8 +81,10 @@ fn name(object: &Value) -> String {
 #[test]
 fn injected_pods_pass_validity_hygiene_and_restricted() {
     let pipeline = strict();
+    let mut injected = 0;
     for object in injectable() {
         let decision = evaluate(&pipeline, object.clone());
+        injected += usize::from(decision.mutated.is_some());
         assert!(
             decision.allowed() && decision.warnings.is_empty(),
             "{}: {:?} {:?}",
@@ -91,16 +93,20 @@ fn injected_pods_pass_validity_hygiene_and_restricted() {
             decision.warnings
         );
     }
+    // Every fixture but the Job template without annotations got its steps.
+    assert_eq!(injected, injectable().len() - 1);
 }
 
 #[test]
 fn a_second_pass_changes_nothing() {
     let pipeline = strict();
+    let mut injected = 0;
     for object in injectable() {
         let first = evaluate(&pipeline, object.clone());
         let Some(mutated) = first.mutated else {
             continue;
         };
+        injected += 1;
         let second = evaluate(&pipeline, mutated.clone());
         assert!(
             second.patch.0.is_empty(),
@@ -112,6 +118,7 @@ fn a_second_pass_changes_nothing() {
         json_patch::patch(&mut patched, &first.patch.0).unwrap();
         assert_eq!(patched, mutated, "{}", name(&object));
     }
+    assert_eq!(injected, injectable().len() - 1);
 }
 
 fn init_names(object: &Value, template: &str) -> Vec<String> {
@@ -464,5 +471,36 @@ fn bad_settings_are_refused_with_the_setting_named() {
     assert_eq!(
         error("{steps: [{name: fetch, timeout: soon}]}"),
         "test.yaml: policies[0] (s): settings.steps[0].timeout: \"soon\": expected number at 0"
+    );
+}
+
+#[test]
+fn placement_is_configured_for_all_steps_and_per_step() {
+    let pipeline = pipeline(
+        "policies:
+  - name: init-steps
+    builtin: init-steps
+    settings:
+      placement: after
+      steps: [{name: wait-for-dns, placement: before}]
+",
+    );
+    let pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "web",
+            "labels": {"initguard.dev/inject": "enabled"},
+            "annotations": {"initguard.dev/delay": "5s", "initguard.dev/wait-for-dns": "db"}
+        },
+        "spec": {
+            "initContainers": [{"name": "migrate", "image": "registry.example.com/migrate:2.4.1"}],
+            "containers": [{"name": "app", "image": "nginx:1.27"}]
+        }
+    });
+    let injected = evaluate(&pipeline, pod).mutated.unwrap();
+    assert_eq!(
+        init_names(&injected, "/spec"),
+        ["initguard-wait-for-dns", "migrate", "initguard-delay"]
     );
 }

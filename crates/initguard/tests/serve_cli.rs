@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The server, and its stderr line by line.
 struct Serving {
@@ -70,28 +70,39 @@ impl Drop for Serving {
     }
 }
 
-fn review(uid: &str, probe_on_init: bool) -> Vec<u8> {
-    let mut init = json!({"name": "wait", "image": "busybox:1.36"});
-    if probe_on_init {
-        init["livenessProbe"] = json!({"exec": {"command": ["true"]}});
-    }
-    serde_json::to_vec(&json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "name": "web",
-            "namespace": "shop",
-            "operation": "CREATE",
-            "userInfo": {"username": "alice"},
-            "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "shop"},
-                       "spec": {"initContainers": [init], "containers": [{"name": "web", "image": "nginx:1.27"}]}}
-        }
-    }))
-    .unwrap()
+/// A review from the shared fixtures, and what its log line must say.
+struct Fixture {
+    path: &'static str,
+    uid: &'static str,
+    kind: &'static str,
+    namespace: &'static str,
+    name: &'static str,
+    operation: &'static str,
+    verdict: &'static str,
 }
+
+/// The benchmarks' realistic pod, which every default policy allows, and the docs-style
+/// Deployment whose init container has a probe, which validity denies.
+const FIXTURES: [Fixture; 2] = [
+    Fixture {
+        path: "tests/fixtures/bench/pod-review.json",
+        uid: "0c9a8d74-9cb7-44dd-b98e-09fd62def2f4",
+        kind: "Pod",
+        namespace: "shop",
+        name: "shop-frontend-0",
+        operation: "CREATE",
+        verdict: "allowed",
+    },
+    Fixture {
+        path: "tests/fixtures/misc/admission-review.json",
+        uid: "705ab4f5-6393-11e8-b7cc-42010a800002",
+        kind: "Deployment",
+        namespace: "team-a",
+        name: "api",
+        operation: "UPDATE",
+        verdict: "denied",
+    },
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_answers_over_tls_logs_each_review_and_stops_on_sigterm() {
@@ -118,39 +129,40 @@ async fn serve_answers_over_tls_logs_each_review_and_stops_on_sigterm() {
         .enable_http1()
         .build();
     let client = Client::builder(TokioExecutor::new()).build(connector);
-    let post = |uid: &'static str, bad: bool| {
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for fixture in &FIXTURES {
+        let body = std::fs::read(workspace.join(fixture.path)).unwrap();
         let request = hyper::Request::post(format!(
             "https://localhost:{}/validate?timeout=10s",
             address.port()
         ))
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(review(uid, bad))))
+        .body(Full::new(Bytes::from(body)))
         .unwrap();
-        let client = client.clone();
-        async move {
-            let response = client.request(request).await.unwrap();
-            assert_eq!(response.status(), hyper::StatusCode::OK);
-            let body = response.into_body().collect().await.unwrap().to_bytes();
-            serde_json::from_slice::<Value>(&body).unwrap()
+        let response = client.request(request).await.unwrap();
+        assert_eq!(response.status(), hyper::StatusCode::OK);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let answer: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(answer["response"]["uid"], fixture.uid);
+        assert_eq!(
+            answer["response"]["allowed"],
+            fixture.verdict == "allowed",
+            "{answer}"
+        );
+        if fixture.verdict == "denied" {
+            assert_eq!(answer["response"]["status"]["code"], 403);
         }
-    };
-    let allowed = post("serve-allowed", false).await;
-    assert_eq!(allowed["response"]["allowed"], true);
-    let denied = post("serve-denied", true).await;
-    assert_eq!(denied["response"]["allowed"], false);
-    assert_eq!(denied["response"]["status"]["code"], 403);
 
-    for (uid, verdict) in [("serve-allowed", "allowed"), ("serve-denied", "denied")] {
         let fields = server.wait_for("a review line", |line| {
             let entry: Value = serde_json::from_str(line).ok()?;
-            (entry["fields"]["uid"] == uid).then(|| entry["fields"].clone())
+            (entry["fields"]["uid"] == fixture.uid).then(|| entry["fields"].clone())
         });
         assert_eq!(fields["message"], "review");
-        assert_eq!(fields["kind"], "Pod");
-        assert_eq!(fields["namespace"], "shop");
-        assert_eq!(fields["name"], "web");
-        assert_eq!(fields["operation"], "CREATE");
-        assert_eq!(fields["verdict"], verdict);
+        assert_eq!(fields["kind"], fixture.kind);
+        assert_eq!(fields["namespace"], fixture.namespace);
+        assert_eq!(fields["name"], fixture.name);
+        assert_eq!(fields["operation"], fixture.operation);
+        assert_eq!(fields["verdict"], fixture.verdict);
         assert!(fields["duration_us"].is_u64(), "{fields}");
     }
 

@@ -122,11 +122,6 @@ impl BuiltinStep {
         }
     }
 
-    /// Whether the step retries, and so takes an `interval` option.
-    pub fn retries(self) -> bool {
-        !matches!(self, Self::Delay | Self::RenderConfig)
-    }
-
     /// The options the step takes as `initguard.dev/<step>-<option>` annotations.
     pub fn options(self) -> &'static [&'static str] {
         match self {

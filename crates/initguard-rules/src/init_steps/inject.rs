@@ -69,10 +69,18 @@ pub fn apply(
         .pointer_mut(&workload.spec_path().to_json_pointer())
         .and_then(Value::as_object_mut)
         .ok_or_else(|| Refusal::Object(format!("{} is not an object", workload.spec_path())))?;
-    strip(spec_json, &previous);
-    let spec: PodSpec = serde_json::from_value(Value::Object(spec_json.clone()))
-        .map_err(|e| Refusal::Object(format!("{}: {e}", workload.spec_path())))?;
-    let plan = Plan::new(&spec, workload.spec_path(), requested)?;
+    // The plan is made against the pod as its author wrote it: the typed spec already read,
+    // unless a previous pass's additions had to be taken out first.
+    let stripped;
+    let spec = if previous == Record::default() {
+        &workload.spec
+    } else {
+        strip(spec_json, &previous);
+        stripped = serde_json::from_value::<PodSpec>(Value::Object(spec_json.clone()))
+            .map_err(|e| Refusal::Object(format!("{}: {e}", workload.spec_path())))?;
+        &stripped
+    };
+    let plan = Plan::new(spec, workload.spec_path(), requested)?;
     plan.write(spec_json)?;
     let metadata = ensure_object(&mut mutated, &metadata_path.to_json_pointer())?;
     if plan.record == Record::default() {
@@ -229,24 +237,26 @@ impl Plan {
             }
             if let Some(config_map) = &request.templates {
                 let name = "initguard-render-config-templates";
+                let templates = Volume {
+                    name: name.to_owned(),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: config_map.clone(),
+                        ..ConfigMapVolumeSource::default()
+                    }),
+                    ..Volume::default()
+                };
+                let same_config_map = |existing: &Volume| {
+                    existing
+                        .config_map
+                        .as_ref()
+                        .is_some_and(|c| &c.name == config_map)
+                };
                 plan.ensure_volume(
                     spec,
                     spec_path,
-                    name,
-                    || Volume {
-                        name: name.to_owned(),
-                        config_map: Some(ConfigMapVolumeSource {
-                            name: config_map.clone(),
-                            ..ConfigMapVolumeSource::default()
-                        }),
-                        ..Volume::default()
-                    },
-                    |existing| {
-                        existing
-                            .config_map
-                            .as_ref()
-                            .is_some_and(|c| &c.name == config_map)
-                    },
+                    templates,
+                    same_config_map,
+                    "the ConfigMap it names",
                 )
                 .map_err(conflict)?;
                 mounts.push(mount(name, TEMPLATE_DIR, true));
@@ -289,17 +299,17 @@ impl Plan {
                 (*first).to_owned()
             }
         };
-        let name = volume.clone();
+        let scratch = Volume {
+            name: volume.clone(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        };
         self.ensure_volume(
             spec,
             spec_path,
-            &volume,
-            || Volume {
-                name: name.clone(),
-                empty_dir: Some(EmptyDirVolumeSource::default()),
-                ..Volume::default()
-            },
+            scratch,
             writable,
+            "an emptyDir, ephemeral or persistentVolumeClaim volume it can write",
         )?;
         for (index, container) in spec.containers.iter().enumerate() {
             let has_mount = container
@@ -319,15 +329,18 @@ impl Plan {
         Ok(volume)
     }
 
-    /// Makes sure the pod has the volume `name`: reuses it when `fits`, adds it when missing.
+    /// Makes sure the pod has a volume named as `wanted`: the pod's own when it `fits`, else
+    /// `wanted`, added once; a volume of that name that does not fit is a clash, and the error
+    /// says what the step `needs`.
     fn ensure_volume(
         &mut self,
         spec: &PodSpec,
         spec_path: &FieldPath,
-        name: &str,
-        make: impl FnOnce() -> Volume,
+        wanted: Volume,
         fits: impl Fn(&Volume) -> bool,
+        needs: &str,
     ) -> Result<(), String> {
+        let name = wanted.name.as_str();
         if let Some((index, existing)) = spec
             .volumes
             .iter()
@@ -339,19 +352,14 @@ impl Plan {
                 Ok(())
             } else {
                 Err(format!(
-                    "{}: volume {name:?} exists with another source; the step needs {}",
+                    "{}: volume {name:?} exists with another source; the step needs {needs}",
                     spec_path.field("volumes").index(index),
-                    if name.ends_with("-templates") {
-                        "the ConfigMap it names"
-                    } else {
-                        "an emptyDir, ephemeral or persistentVolumeClaim volume it can write"
-                    }
                 ))
             };
         }
         if !self.volumes.iter().any(|v| v.name == name) {
-            self.volumes.push(make());
             self.record.volumes.push(name.to_owned());
+            self.volumes.push(wanted);
         }
         Ok(())
     }
