@@ -18,8 +18,8 @@ use axum::routing::{get, post};
 use initguard_core::matching::NAMESPACE_NAME_LABEL;
 use initguard_core::request::Operation;
 use initguard_core::{Phase, Pipeline, Review, ReviewResponse};
-use tokio::sync::Semaphore;
 
+use crate::evaluator::Evaluator;
 use crate::metrics::Metrics;
 
 /// Limits that protect the server from its clients.
@@ -29,8 +29,8 @@ pub struct Limits {
     pub body_limit: usize,
     /// Deadline for answering one review, below the apiserver's webhook timeout.
     pub request_timeout: Duration,
-    /// Evaluations running at once, off the async reactor.
-    pub max_concurrent_evaluations: usize,
+    /// Evaluation threads: reviews evaluated at once, off the async reactor.
+    pub evaluation_threads: usize,
 }
 
 impl Default for Limits {
@@ -38,8 +38,7 @@ impl Default for Limits {
         Self {
             body_limit: 8 * 1024 * 1024,
             request_timeout: Duration::from_secs(9),
-            max_concurrent_evaluations: std::thread::available_parallelism()
-                .map_or(4, |n| n.get() * 4),
+            evaluation_threads: std::thread::available_parallelism().map_or(4, std::num::NonZero::get),
         }
     }
 }
@@ -51,19 +50,22 @@ pub struct AppState {
     ready: AtomicBool,
     pub metrics: Metrics,
     limits: Limits,
-    evaluations: Arc<Semaphore>,
+    evaluator: Evaluator,
 }
 
 impl AppState {
-    /// A ready server state running `pipeline`.
-    pub fn new(pipeline: Pipeline, limits: Limits) -> Self {
-        Self {
+    /// A ready server state running `pipeline`, with its evaluation threads started.
+    ///
+    /// # Errors
+    /// When the operating system refuses the evaluation threads.
+    pub fn new(pipeline: Pipeline, limits: Limits) -> std::io::Result<Self> {
+        Ok(Self {
             pipeline: ArcSwap::from_pointee(pipeline),
             ready: AtomicBool::new(true),
             metrics: Metrics::new(),
-            evaluations: Arc::new(Semaphore::new(limits.max_concurrent_evaluations.max(1))),
+            evaluator: Evaluator::start(limits.evaluation_threads)?,
             limits,
-        }
+        })
     }
 
     /// Swaps in a new policy set; requests in flight finish with the one they started with.
@@ -216,21 +218,15 @@ async fn review(
             );
         }
     };
-    let Ok(permit) = Arc::clone(&state.evaluations).acquire_owned().await else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
-    };
-    let worker = {
+    let work = {
         let state = Arc::clone(&state);
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            evaluate(&state, phase, &bytes, namespace_label, started)
-        })
+        move || evaluate(&state, phase, &bytes, namespace_label, started)
     };
-    match tokio::time::timeout(state.limits.request_timeout, worker).await {
+    match tokio::time::timeout(state.limits.request_timeout, state.evaluator.run(work)).await {
         Ok(Ok(Ok(body))) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Ok(Ok(Err(message))) => refuse(StatusCode::BAD_REQUEST, "invalid_review", &message),
-        Ok(Err(join)) => {
-            tracing::error!(endpoint, "evaluation failed: {join}");
+        Ok(Err(failed)) => {
+            tracing::error!(endpoint, "evaluation failed: {failed}");
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "evaluation failed unexpectedly; see the server log",

@@ -5,6 +5,7 @@
 //! `initguard-core`'s pipeline; this crate only moves bytes, measures and logs.
 
 pub mod app;
+pub mod evaluator;
 pub mod metrics;
 pub mod server;
 pub mod tls;

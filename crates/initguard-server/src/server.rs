@@ -52,6 +52,8 @@ pub enum ServerError {
         address: SocketAddr,
         error: std::io::Error,
     },
+    #[error("cannot start the evaluation threads: {0}")]
+    Threads(std::io::Error),
 }
 
 /// A bound server, ready to serve.
@@ -115,7 +117,8 @@ impl BoundServer {
                     address: config.listen,
                     error,
                 })?;
-        let state = Arc::new(AppState::new(pipeline, config.limits.clone()));
+        let state =
+            Arc::new(AppState::new(pipeline, config.limits.clone()).map_err(ServerError::Threads)?);
         Ok(Self {
             listener,
             state,

@@ -16,10 +16,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 fn state() -> Arc<AppState> {
-    Arc::new(AppState::new(
-        common::pipeline(Mode::Enforce),
-        Limits::default(),
-    ))
+    Arc::new(AppState::new(common::pipeline(Mode::Enforce), Limits::default()).unwrap())
 }
 
 async fn send(state: &Arc<AppState>, request: Request<Body>) -> (StatusCode, Value) {
@@ -187,13 +184,16 @@ async fn malformed_object_is_a_policy_failure_verdict() {
 
 #[tokio::test]
 async fn bad_requests_get_specific_errors_and_the_server_keeps_serving() {
-    let state = Arc::new(AppState::new(
-        common::pipeline(Mode::Enforce),
-        Limits {
-            body_limit: 1 << 20,
-            ..Limits::default()
-        },
-    ));
+    let state = Arc::new(
+        AppState::new(
+            common::pipeline(Mode::Enforce),
+            Limits {
+                body_limit: 1 << 20,
+                ..Limits::default()
+            },
+        )
+        .unwrap(),
+    );
     let good = || common::review_value("admission.k8s.io/v1", "u", common::pod(false));
     let with = |edit: &dyn Fn(&mut Value)| {
         let mut review = good();
@@ -415,10 +415,13 @@ async fn bad_requests_get_specific_errors_and_the_server_keeps_serving() {
 #[tokio::test]
 async fn namespace_labels_in_the_url_opt_pods_in() {
     let policy = initguard_rules::builtin("init-steps", &Value::Null).unwrap();
-    let state = Arc::new(AppState::new(
-        initguard_core::Pipeline::new(vec![common::entry("init-steps", Mode::Enforce, policy)]),
-        Limits::default(),
-    ));
+    let state = Arc::new(
+        AppState::new(
+            initguard_core::Pipeline::new(vec![common::entry("init-steps", Mode::Enforce, policy)]),
+            Limits::default(),
+        )
+        .unwrap(),
+    );
     let mut pod = common::pod(false);
     pod["metadata"]["annotations"] = json!({"initguard.dev/wait-for-dns": "db"});
     let body = || {

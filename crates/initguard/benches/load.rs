@@ -3,8 +3,9 @@
 //! reviews/s, p50, p99, errors and the server's CPU time per review.
 //!
 //! `cargo bench -p initguard --bench load` (`INITGUARD_LOAD_SECONDS`, default 5, sets the
-//! measured time per step). The load generator shares the machine with the server, as the
-//! numbers in BENCHMARKS.md say.
+//! measured time per step; `INITGUARD_LOAD_SCENARIOS=floor,a` and
+//! `INITGUARD_LOAD_CONCURRENCY=64` run a subset, to profile one step). The load generator shares
+//! the machine with the server, as the numbers in BENCHMARKS.md say.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -23,6 +24,8 @@ use initguard_wasm::build::build_components;
 const CONCURRENCIES: [usize; 3] = [1, 16, 64];
 
 struct Scenario {
+    /// What `INITGUARD_LOAD_SCENARIOS` calls it.
+    key: &'static str,
     name: &'static str,
     /// Config text; `None` for the embedded default. `{components}` stands for the folder of
     /// the built policy components.
@@ -36,18 +39,22 @@ const TWO_WASM: &str = "  - {name: require-image-digest, module: '{components}/r
 fn scenarios() -> [Scenario; 4] {
     [
         Scenario {
+            key: "floor",
             name: "no-op floor (no policies: parse, allow)",
             config: Some("policies: []\n".to_owned()),
         },
         Scenario {
+            key: "a",
             name: "(a) built-ins (embedded default config)",
             config: None,
         },
         Scenario {
+            key: "b",
             name: "(b) built-ins + 1 WASM policy",
             config: Some(format!("policies:\n{BUILTINS}{ONE_WASM}")),
         },
         Scenario {
+            key: "c",
             name: "(c) built-ins + 2 WASM policies",
             config: Some(format!("policies:\n{BUILTINS}{ONE_WASM}{TWO_WASM}")),
         },
@@ -222,11 +229,26 @@ async fn drive(
     }
 }
 
+/// The comma-separated list in the environment variable `name`, if set.
+fn env_list(name: &str) -> Option<Vec<String>> {
+    let value = std::env::var(name).ok()?;
+    Some(value.split(',').map(|s| s.trim().to_owned()).collect())
+}
+
 fn main() {
     let seconds: u64 = std::env::var("INITGUARD_LOAD_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
+    let only_scenarios = env_list("INITGUARD_LOAD_SCENARIOS");
+    let concurrencies: Vec<usize> = env_list("INITGUARD_LOAD_CONCURRENCY").map_or_else(
+        || CONCURRENCIES.to_vec(),
+        |list| {
+            list.iter()
+                .map(|c| c.parse().expect("INITGUARD_LOAD_CONCURRENCY: numbers"))
+                .collect()
+        },
+    );
     let dir: PathBuf = std::env::temp_dir().join(format!("initguard-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let certs = generate_certs(&service_names(None, None), Duration::from_hours(1)).unwrap();
@@ -259,13 +281,18 @@ fn main() {
             .join("policies"),
     )
     .unwrap();
-    for scenario in &scenarios() {
+    let selected = scenarios().into_iter().filter(|scenario| {
+        only_scenarios
+            .as_ref()
+            .is_none_or(|keys| keys.iter().any(|key| key == scenario.key))
+    });
+    for scenario in selected {
         let address: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let mut server = start_server(&dir, &components, scenario, address);
+        let mut server = start_server(&dir, &components, &scenario, address);
         let pid = server.id();
         runtime.block_on(async {
             wait_ready(&client(certs.ca_cert_pem.as_bytes()), address).await;
-            for concurrency in CONCURRENCIES {
+            for &concurrency in &concurrencies {
                 let step = drive(
                     certs.ca_cert_pem.as_bytes(),
                     address,

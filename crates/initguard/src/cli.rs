@@ -123,7 +123,7 @@ pub struct ServeArgs {
     /// Deadline for one review; keep it below the webhook's timeoutSeconds.
     #[arg(long, default_value = "9s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
-    /// Reviews evaluated at once (default: 4 per core).
+    /// Evaluation threads: reviews evaluated at once (default: one per core).
     #[arg(long)]
     pub max_concurrency: Option<usize>,
     /// How often config, modules and certificates are checked for changes.
@@ -248,7 +248,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ..Limits::default()
     };
     if let Some(max) = args.max_concurrency {
-        limits.max_concurrent_evaluations = max;
+        limits.evaluation_threads = max;
     }
     let config = ServerConfig {
         listen: args.listen,
