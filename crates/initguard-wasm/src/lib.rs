@@ -218,11 +218,11 @@ impl WasmHost {
             .total_memories(config.max_instances * 2)
             .total_tables(config.max_instances * 4)
             .max_memory_size(config.max_memory)
-            // Keeping a policy's initial memory (2 MiB, as the scaffold links it) and its tables
+            // Keeping a policy's initial memory (1 MiB, as the scaffold links it) and its tables
             // resident, and letting the kernel say which pages were touched, is what makes
             // fresh instances cheap and lets them scale across cores; every resident byte is
             // scanned after each evaluation, so no more is kept.
-            .linear_memory_keep_resident(2 << 20)
+            .linear_memory_keep_resident(1 << 20)
             .table_keep_resident(16 << 10)
             .pagemap_scan(wasmtime::Enabled::Auto);
         let mut wasm = Config::new();

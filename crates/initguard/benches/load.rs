@@ -4,8 +4,9 @@
 //!
 //! `cargo bench -p initguard --bench load` (`INITGUARD_LOAD_SECONDS`, default 5, sets the
 //! measured time per step; `INITGUARD_LOAD_SCENARIOS=floor,a` and
-//! `INITGUARD_LOAD_CONCURRENCY=64` run a subset, to profile one step). The load generator shares
-//! the machine with the server, as the numbers in BENCHMARKS.md say.
+//! `INITGUARD_LOAD_CONCURRENCY=64` run a subset, to profile one step;
+//! `INITGUARD_LOAD_SERVER_ARGS=--max-concurrency=8` passes arguments to every server). The load
+//! generator shares the machine with the server, as the numbers in BENCHMARKS.md say.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -102,6 +103,7 @@ fn start_server(dir: &Path, components: &Path, scenario: &Scenario, address: Soc
         .arg(dir.join("tls.crt"))
         .arg("--tls-key")
         .arg(dir.join("tls.key"))
+        .args(env_list("INITGUARD_LOAD_SERVER_ARGS").unwrap_or_default())
         .env("INITGUARD_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());

@@ -123,7 +123,7 @@ pub struct ServeArgs {
     /// Deadline for one review; keep it below the webhook's timeoutSeconds.
     #[arg(long, default_value = "9s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
-    /// Evaluation threads: reviews evaluated at once (default: one per core).
+    /// Evaluation threads: reviews evaluated at once (default: two per core).
     #[arg(long)]
     pub max_concurrency: Option<usize>,
     /// How often config, modules and certificates are checked for changes.
