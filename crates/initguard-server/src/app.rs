@@ -109,6 +109,14 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let gauge = |count: usize| i64::try_from(count).unwrap_or(i64::MAX);
+    let metrics = &state.metrics;
+    metrics
+        .evaluations_waiting
+        .set(gauge(state.evaluator.waiting()));
+    metrics
+        .evaluation_threads
+        .set(gauge(state.evaluator.threads()));
     (
         [(
             header::CONTENT_TYPE,

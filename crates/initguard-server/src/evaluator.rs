@@ -27,6 +27,7 @@ pub enum EvaluationError {
 #[derive(Debug)]
 pub struct Evaluator {
     jobs: crossbeam_channel::Sender<Job>,
+    threads: usize,
 }
 
 impl Evaluator {
@@ -37,7 +38,8 @@ impl Evaluator {
     /// When the operating system refuses a thread.
     pub fn start(threads: usize) -> std::io::Result<Self> {
         let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
-        for index in 0..threads.max(1) {
+        let threads = threads.max(1);
+        for index in 0..threads {
             let queue = queue.clone();
             thread::Builder::new()
                 .name(format!("initguard-eval-{index}"))
@@ -47,7 +49,16 @@ impl Evaluator {
                     }
                 })?;
         }
-        Ok(Self { jobs })
+        Ok(Self { jobs, threads })
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Jobs queued and not yet taken by a thread.
+    pub fn waiting(&self) -> usize {
+        self.jobs.len()
     }
 
     /// Runs `work` on an evaluation thread and waits for its result without blocking the

@@ -1,5 +1,5 @@
 //! Prometheus metrics: reviews by endpoint, operation, kind and verdict; per-policy evaluation
-//! counts, latency and errors; bad requests; reloads.
+//! counts, latency and errors; bad requests; reloads; the evaluation queue.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use initguard_core::Decision;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -68,6 +69,9 @@ pub struct Metrics {
     pub policy_duration: Family<PolicyLabels, Histogram, fn() -> Histogram>,
     pub policy_errors: Family<PolicyLabels, Counter>,
     pub reloads: Family<ReloadLabels, Counter>,
+    /// Reviews read and waiting for an evaluation thread, and the threads: set when scraped.
+    pub evaluations_waiting: Gauge,
+    pub evaluation_threads: Gauge,
     /// Each policy's metric handles, looked up by name without a lock or an allocation; a
     /// policy seen for the first time (after a reload) is added once.
     policies: ArcSwap<HashMap<String, PolicyHandles>>,
@@ -99,6 +103,8 @@ impl Metrics {
         let policy_duration = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let policy_errors = Family::default();
         let reloads = Family::default();
+        let evaluations_waiting = Gauge::default();
+        let evaluation_threads = Gauge::default();
         registry.register("reviews", "AdmissionReviews answered", reviews.clone());
         registry.register(
             "review_duration_seconds",
@@ -130,6 +136,16 @@ impl Metrics {
             "Reloads of policies and certificates",
             reloads.clone(),
         );
+        registry.register(
+            "evaluations_waiting",
+            "Reviews waiting for an evaluation thread",
+            evaluations_waiting.clone(),
+        );
+        registry.register(
+            "evaluation_threads",
+            "Threads evaluating reviews",
+            evaluation_threads.clone(),
+        );
         Self {
             registry,
             reviews,
@@ -139,6 +155,8 @@ impl Metrics {
             policy_duration,
             policy_errors,
             reloads,
+            evaluations_waiting,
+            evaluation_threads,
             policies: ArcSwap::default(),
         }
     }

@@ -149,6 +149,11 @@ async fn health_readiness_and_metrics() {
         sample(r#"initguard_bad_requests_total{endpoint="validate",reason="invalid_review"}"#),
         1
     );
+    assert_eq!(sample("initguard_evaluations_waiting "), 0);
+    assert_eq!(
+        sample("initguard_evaluation_threads ") as usize,
+        Limits::default().evaluation_threads
+    );
     assert_eq!(
         sample(
             r#"initguard_policy_evaluations_total{policy="init-container-validity",result="violation"}"#
