@@ -463,3 +463,63 @@ async fn namespace_labels_in_the_url_opt_pods_in() {
         "namespace-label/enabled: expected namespace-label/KEY/VALUE"
     );
 }
+
+/// Holds its evaluation thread for a while on reviews whose uid starts with `slow`.
+#[derive(Debug)]
+struct SlowOnRequest;
+
+impl initguard_core::Policy for SlowOnRequest {
+    fn evaluate(
+        &self,
+        request: &initguard_core::Request,
+    ) -> Result<initguard_core::Outcome, initguard_core::PolicyError> {
+        if request.uid.starts_with("slow") {
+            std::thread::sleep(std::time::Duration::from_millis(1000));
+        }
+        Ok(initguard_core::Outcome::default())
+    }
+}
+
+#[tokio::test]
+async fn a_review_past_its_deadline_gets_504_and_later_reviews_are_answered() {
+    let state = Arc::new(
+        AppState::new(
+            initguard_core::Pipeline::new(vec![common::entry(
+                "slow",
+                Mode::Enforce,
+                Arc::new(SlowOnRequest),
+            )]),
+            Limits {
+                request_timeout: std::time::Duration::from_millis(250),
+                evaluation_threads: 1,
+                ..Limits::default()
+            },
+        )
+        .unwrap(),
+    );
+    let review = |uid: &str| common::review(uid, false);
+    let (status, body) = send(&state, post("/validate", review("slow-late"))).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(
+        body,
+        json!({"error": "evaluation exceeded the request deadline of 250ms", "code": 504})
+    );
+    // The only thread is still busy with the slow review: this one waits in the queue past
+    // its deadline too, and is dropped from the queue unevaluated.
+    let (status, _) = send(&state, post("/validate", review("queued"))).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let (status, body) = send(&state, post("/validate", review("after"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["response"]["uid"], "after");
+    assert_eq!(body["response"]["allowed"], true);
+    let metrics = Request::get("/metrics").body(Body::empty()).unwrap();
+    let (_, Value::String(metrics)) = send(&state, metrics).await else {
+        panic!("metrics are text")
+    };
+    assert!(
+        metrics
+            .contains(r#"initguard_bad_requests_total{endpoint="validate",reason="deadline"} 2"#),
+        "{metrics}"
+    );
+}
