@@ -474,7 +474,7 @@ impl initguard_core::Policy for SlowOnRequest {
         request: &initguard_core::Request,
     ) -> Result<initguard_core::Outcome, initguard_core::PolicyError> {
         if request.uid.starts_with("slow") {
-            std::thread::sleep(std::time::Duration::from_millis(1000));
+            std::thread::sleep(std::time::Duration::from_secs(1));
         }
         Ok(initguard_core::Outcome::default())
     }
@@ -508,7 +508,7 @@ async fn a_review_past_its_deadline_gets_504_and_later_reviews_are_answered() {
     // its deadline too, and is dropped from the queue unevaluated.
     let (status, _) = send(&state, post("/validate", review("queued"))).await;
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
-    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let (status, body) = send(&state, post("/validate", review("after"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["response"]["uid"], "after");
