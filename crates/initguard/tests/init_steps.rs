@@ -74,6 +74,18 @@ fn evaluate(pipeline: &Pipeline, object: Value) -> Decision {
     pipeline.evaluate(&Request::create(object), Phase::All)
 }
 
+/// The object after the pipeline's mutations; the object must get some.
+fn mutated(pipeline: &Pipeline, object: Value) -> Value {
+    evaluate(pipeline, object)
+        .mutated
+        .expect("the pipeline mutates the object")
+}
+
+/// The first document of `tests/fixtures/init-steps/NAME.yaml`.
+fn fixture(name: &str) -> Value {
+    documents(&format!("tests/fixtures/init-steps/{name}.yaml"))[0].clone()
+}
+
 fn name(object: &Value) -> String {
     object["metadata"]["name"].as_str().unwrap().to_owned()
 }
@@ -133,12 +145,7 @@ fn init_names(object: &Value, template: &str) -> Vec<String> {
 
 #[test]
 fn steps_run_in_catalog_order_before_the_pods_own_unless_placed_after() {
-    let every = evaluate(
-        &strict(),
-        documents("tests/fixtures/init-steps/every-step.yaml")[0].clone(),
-    )
-    .mutated
-    .unwrap();
+    let every = mutated(&strict(), fixture("every-step"));
     assert_eq!(
         init_names(&every, "/spec"),
         [
@@ -152,12 +159,7 @@ fn steps_run_in_catalog_order_before_the_pods_own_unless_placed_after() {
             "initguard-register"
         ]
     );
-    let combination = evaluate(
-        &strict(),
-        documents("tests/fixtures/init-steps/combination.yaml")[0].clone(),
-    )
-    .mutated
-    .unwrap();
+    let combination = mutated(&strict(), fixture("combination"));
     assert_eq!(
         init_names(&combination, "/spec"),
         [
@@ -176,13 +178,13 @@ fn steps_run_in_catalog_order_before_the_pods_own_unless_placed_after() {
 #[test]
 fn changed_annotations_replace_what_was_injected() {
     let pipeline = strict();
-    let original = documents("tests/fixtures/init-steps/git-clone.yaml")[0].clone();
-    let mut mutated = evaluate(&pipeline, original.clone()).mutated.unwrap();
-    assert_eq!(mutated["spec"]["volumes"].as_array().unwrap().len(), 1);
-    let annotations = mutated["metadata"]["annotations"].as_object_mut().unwrap();
+    let original = fixture("git-clone");
+    let mut injected = mutated(&pipeline, original.clone());
+    assert_eq!(injected["spec"]["volumes"].as_array().unwrap().len(), 1);
+    let annotations = injected["metadata"]["annotations"].as_object_mut().unwrap();
     annotations.retain(|key, _| !key.starts_with("initguard.dev/git-clone"));
     annotations.insert("initguard.dev/delay".to_owned(), json!("10s"));
-    let replaced = evaluate(&pipeline, mutated).mutated.unwrap();
+    let replaced = mutated(&pipeline, injected);
     assert_eq!(init_names(&replaced, "/spec"), ["initguard-delay"]);
     assert!(replaced["spec"].get("volumes").is_none(), "{replaced:#}");
     assert!(
@@ -202,7 +204,7 @@ fn changed_annotations_replace_what_was_injected() {
         .as_object_mut()
         .unwrap()
         .remove("initguard.dev/delay");
-    let restored = evaluate(&pipeline, bare).mutated.unwrap();
+    let restored = mutated(&pipeline, bare);
     let mut expected = original;
     let annotations = expected["metadata"]["annotations"].as_object_mut().unwrap();
     annotations.retain(|key, _| !key.starts_with("initguard.dev/git-clone"));
@@ -246,7 +248,7 @@ fn patches_escape_annotation_keys_and_create_missing_lists() {
 #[test]
 fn the_namespace_label_opts_in_every_pod_and_pods_are_injected_only_at_create() {
     let pipeline = strict();
-    let mut pod = documents("tests/fixtures/init-steps/not-opted-in.yaml")[0].clone();
+    let mut pod = fixture("not-opted-in");
     assert!(evaluate(&pipeline, pod.clone()).patch.0.is_empty());
     let mut request = Request::create(pod.clone());
     request.namespace_labels = Some(
@@ -286,11 +288,8 @@ fn the_docs_examples_rewritten_get_equivalent_bounded_steps() {
     ];
     for (example, targets) in cases {
         let original = documents(&format!("tests/fixtures/examples/{example}.yaml"))[0].clone();
-        let rewritten = documents(&format!(
-            "tests/fixtures/init-steps/examples/{example}.yaml"
-        ))[0]
-            .clone();
-        let injected = evaluate(&pipeline, rewritten).mutated.unwrap();
+        let rewritten = fixture(&format!("examples/{example}"));
+        let injected = mutated(&pipeline, rewritten);
         let containers = injected["spec"]["initContainers"].as_array().unwrap();
         assert_eq!(
             containers.len(),
@@ -347,7 +346,7 @@ fn conflicts_deny_with_the_reason() {
         "{}",
         denial(failing[1].clone())
     );
-    let mut two_volumes = documents("tests/fixtures/init-steps/fetch.yaml")[0].clone();
+    let mut two_volumes = fixture("fetch");
     two_volumes["spec"]["containers"] = json!([
         {"name": "a", "image": "nginx:1.27", "volumeMounts": [{"name": "x", "mountPath": "/usr/share/nginx/html"}]},
         {"name": "b", "image": "nginx:1.27", "volumeMounts": [{"name": "y", "mountPath": "/usr/share/nginx/html"}]}
@@ -388,16 +387,14 @@ fn admins_add_steps_override_images_and_disable_built_ins() {
             "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}
         })
     };
-    let injected = evaluate(
+    let injected = mutated(
         &pipeline,
         pod(json!({
             "initguard.dev/wait-for-kafka": "kafka:9092",
             "initguard.dev/wait-for-dns": "db",
             "initguard.dev/wait-for-dns-image": "registry.example.com/mirror/busybox:1.37.0"
         })),
-    )
-    .mutated
-    .unwrap();
+    );
     let containers = injected["spec"]["initContainers"].as_array().unwrap();
     assert_eq!(
         containers[0]["image"],
@@ -498,7 +495,7 @@ fn placement_is_configured_for_all_steps_and_per_step() {
             "containers": [{"name": "app", "image": "nginx:1.27"}]
         }
     });
-    let injected = evaluate(&pipeline, pod).mutated.unwrap();
+    let injected = mutated(&pipeline, pod);
     assert_eq!(
         init_names(&injected, "/spec"),
         ["initguard-wait-for-dns", "migrate", "initguard-delay"]
