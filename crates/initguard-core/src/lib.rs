@@ -23,5 +23,5 @@ pub use policy::{FailurePolicy, Mode, Outcome, Policy, PolicyError, Violation};
 pub use request::{Request, Review, ReviewError, ReviewVersion};
 pub use response::ReviewResponse;
 pub use workload::{
-    ContainerImage, ContainerKind, ContainerRef, ImageView, Workload, WorkloadKind,
+    ContainerImage, ContainerKind, ContainerRef, ImageView, Workload, WorkloadError, WorkloadKind,
 };

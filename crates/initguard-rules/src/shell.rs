@@ -1,20 +1,198 @@
 //! A conservative reading of init container commands for waits that never end.
 //!
-//! This is not a shell parser: it looks for the shapes that the Kubernetes docs and most
-//! hand-written init containers use (`until nslookup …; do sleep 2; done`, `while true`,
-//! `sleep infinity`, `tail -f /dev/null`) and for the marks of a bound (`timeout`, a counter
-//! compared in a test, a `for` over a range).
+//! Commands are read as a shell reads them, far enough to tell code from text: a shell's
+//! `-c` script is split into words with quotes, escapes, comments and here-documents
+//! honoured, so a comment saying "until" or a quoted `while true` is not a loop. Then it looks
+//! for the shapes that the Kubernetes docs and most hand-written init containers use
+//! (`until nslookup …; do sleep 2; done`, `while true`, `sleep infinity`, `tail -f /dev/null`)
+//! and for the marks of a bound (`timeout`, a counter compared in a test, a `for` over a range,
+//! arithmetic).
 
-/// Why `script` may never terminate, or `None` when it looks bounded.
-pub fn unbounded_reason(script: &str) -> Option<&'static str> {
-    let words: Vec<&str> = script
-        .split(|c: char| {
-            c.is_whitespace() || c == ';' || c == '&' || c == '|' || c == '(' || c == ')'
-        })
-        .filter(|w| !w.is_empty())
-        .collect();
-    let has = |word: &str| words.contains(&word);
-    let has_pair = |a: &str, b: &str| words.windows(2).any(|w| w[0] == a && w[1] == b);
+/// One word of a command, and whether any of it was quoted (quoted words are never keywords).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Word {
+    text: String,
+    quoted: bool,
+}
+
+impl Word {
+    fn is(&self, keyword: &str) -> bool {
+        !self.quoted && self.text == keyword
+    }
+}
+
+/// Splits a shell script into words; operators (`;`, `&`, `|`, `(`, `)`, newlines) end words
+/// and are left out. Comments and here-document bodies are skipped.
+fn words(script: &str) -> Vec<Word> {
+    let chars: Vec<char> = script.chars().collect();
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut started = false;
+    // Here-documents whose bodies start after the current line: (delimiter, strip tabs).
+    let mut pending_heredocs: Vec<(String, bool)> = Vec::new();
+    // How many words there were at the last `<<`: the next word is its delimiter.
+    let mut delimiter_at: Option<usize> = None;
+    let mut i = 0;
+    let take_delimiter = |words: &mut Vec<Word>,
+                          delimiter_at: &mut Option<usize>,
+                          pending: &mut Vec<(String, bool)>| {
+        if let Some(at) = *delimiter_at {
+            if words.len() > at {
+                let word = words.remove(at);
+                if let Some(heredoc) = pending.last_mut() {
+                    heredoc.0 = word.text;
+                }
+                *delimiter_at = None;
+            }
+        }
+    };
+    let finish =
+        |words: &mut Vec<Word>, current: &mut String, quoted: &mut bool, started: &mut bool| {
+            if *started {
+                words.push(Word {
+                    text: std::mem::take(current),
+                    quoted: *quoted,
+                });
+            }
+            *quoted = false;
+            *started = false;
+        };
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            ' ' | '\t' => finish(&mut words, &mut current, &mut quoted, &mut started),
+            '\n' => {
+                finish(&mut words, &mut current, &mut quoted, &mut started);
+                take_delimiter(&mut words, &mut delimiter_at, &mut pending_heredocs);
+                i = skip_heredocs(&chars, i + 1, &mut pending_heredocs);
+                continue;
+            }
+            ';' | '&' | '|' | ')' => finish(&mut words, &mut current, &mut quoted, &mut started),
+            '(' if !current.ends_with('$') => {
+                finish(&mut words, &mut current, &mut quoted, &mut started);
+            }
+            '#' if !started => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            '<' if chars.get(i + 1) == Some(&'<') && chars.get(i + 2) != Some(&'<') => {
+                finish(&mut words, &mut current, &mut quoted, &mut started);
+                i += 2;
+                let strip_tabs = chars.get(i) == Some(&'-');
+                if strip_tabs {
+                    i += 1;
+                }
+                delimiter_at = Some(words.len());
+                pending_heredocs.push((String::new(), strip_tabs));
+                continue;
+            }
+            '\'' => {
+                started = true;
+                quoted = true;
+                i += 1;
+                while i < chars.len() && chars[i] != '\'' {
+                    current.push(chars[i]);
+                    i += 1;
+                }
+            }
+            '"' => {
+                started = true;
+                quoted = true;
+                i += 1;
+                while i < chars.len() && chars[i] != '"' {
+                    if chars[i] == '\\' && i + 1 < chars.len() {
+                        i += 1;
+                    }
+                    current.push(chars[i]);
+                    i += 1;
+                }
+            }
+            '\\' => {
+                started = true;
+                quoted = true;
+                if let Some(next) = chars.get(i + 1) {
+                    if *next != '\n' {
+                        current.push(*next);
+                    }
+                    i += 1;
+                }
+            }
+            c => {
+                started = true;
+                current.push(c);
+            }
+        }
+        i += 1;
+        // The word after `<<` is the here-document's delimiter, not a command word.
+        take_delimiter(&mut words, &mut delimiter_at, &mut pending_heredocs);
+    }
+    finish(&mut words, &mut current, &mut quoted, &mut started);
+    take_delimiter(&mut words, &mut delimiter_at, &mut pending_heredocs);
+    words
+}
+
+/// Skips the bodies of the here-documents opened on the line that just ended; returns where
+/// the next line of code starts.
+fn skip_heredocs(chars: &[char], mut at: usize, pending: &mut Vec<(String, bool)>) -> usize {
+    for (delimiter, strip_tabs) in pending.drain(..) {
+        while at < chars.len() {
+            let end = chars[at..]
+                .iter()
+                .position(|c| *c == '\n')
+                .map_or(chars.len(), |p| at + p);
+            let line: String = chars[at..end].iter().collect();
+            at = end + 1;
+            let line = if strip_tabs {
+                line.trim_start_matches('\t')
+            } else {
+                &line
+            };
+            if line == delimiter {
+                break;
+            }
+        }
+    }
+    at.min(chars.len())
+}
+
+/// The words of a container's command and arguments: a shell's `-c` script is read as a
+/// script, every other argument is one word.
+fn command_words(argv: &[&str]) -> Vec<Word> {
+    let is_shell = argv.first().is_some_and(|program| {
+        let name = program.rsplit('/').next().unwrap_or(program);
+        matches!(name, "sh" | "bash" | "ash" | "dash" | "zsh" | "ksh")
+    });
+    let mut found = Vec::new();
+    let mut script_next = false;
+    for arg in argv {
+        if script_next {
+            found.extend(words(arg));
+            script_next = false;
+            continue;
+        }
+        if is_shell && arg.starts_with('-') && !arg.starts_with("--") && arg.contains('c') {
+            script_next = true;
+        }
+        found.push(Word {
+            text: (*arg).to_owned(),
+            quoted: false,
+        });
+    }
+    found
+}
+
+/// Why the command `argv` may never terminate, or `None` when it looks bounded.
+pub fn unbounded_reason(argv: &[&str]) -> Option<&'static str> {
+    let words = command_words(argv);
+    let has = |keyword: &str| words.iter().any(|w| w.is(keyword));
+    let has_pair = |a: &str, b: &str| {
+        words
+            .windows(2)
+            .any(|w| w[0].is(a) && w[1].text == b && !w[1].quoted)
+    };
     if has("timeout") {
         return None;
     }
@@ -23,61 +201,110 @@ pub fn unbounded_reason(script: &str) -> Option<&'static str> {
     }
     if words
         .windows(3)
-        .any(|w| w[0] == "tail" && w[1] == "-f" && w[2] == "/dev/null")
+        .any(|w| w[0].is("tail") && w[1].is("-f") && w[2].text == "/dev/null")
     {
         return Some("`tail -f /dev/null` never returns");
     }
-    let endless_while = words
-        .windows(2)
-        .any(|w| w[0] == "while" && matches!(w[1], "true" | ":" | "[" | "sleep"));
-    let until = has("until");
-    if !(endless_while || until) {
-        return None;
-    }
-    let counted = words
-        .iter()
-        .any(|w| matches!(*w, "-lt" | "-le" | "-gt" | "-ge" | "-eq" | "seq"))
-        || words
-            .iter()
-            .any(|w| w.starts_with("{1..") || w.contains("$(("));
-    if counted {
-        return None;
-    }
-    Some(if until {
-        "the `until` loop has no retry bound"
-    } else {
-        "the `while` loop has no retry bound"
-    })
+    let loop_found = words.windows(2).find_map(|pair| {
+        if pair[0].is("until") {
+            Some("the `until` loop has no retry bound")
+        } else if pair[0].is("while") && ["true", ":", "[", "sleep"].iter().any(|k| pair[1].is(k)) {
+            Some("the `while` loop has no retry bound")
+        } else {
+            None
+        }
+    })?;
+    let counted = words.iter().any(|w| {
+        !w.quoted
+            && (matches!(
+                w.text.as_str(),
+                "-lt" | "-le" | "-gt" | "-ge" | "-eq" | "seq"
+            ) || w.text.starts_with("{1..")
+                || w.text.contains("$(("))
+    });
+    (!counted).then_some(loop_found)
 }
 
 #[cfg(test)]
 mod tests {
     use super::unbounded_reason;
 
+    fn sh(script: &str) -> Option<&'static str> {
+        unbounded_reason(&["sh", "-c", script])
+    }
+
     #[test]
     fn flags_endless_waits() {
         for script in [
-            "sh -c until nslookup myservice; do echo waiting; sleep 2; done",
-            "sh -c while true; do curl -f http://db && break; sleep 1; done",
-            "sleep infinity",
-            "tail -f /dev/null",
-            "sh -c while :; do sleep 5; done",
+            "until nslookup myservice; do echo waiting; sleep 2; done",
+            "while true; do curl -f http://db && break; sleep 1; done",
+            "while :; do sleep 5; done",
+            "set -e\n# wait for the db\nuntil nc -z db 5432\ndo sleep 1\ndone",
         ] {
-            assert!(unbounded_reason(script).is_some(), "{script}");
+            assert!(sh(script).is_some(), "{script}");
         }
+        assert!(unbounded_reason(&["sleep", "infinity"]).is_some());
+        assert!(unbounded_reason(&["tail", "-f", "/dev/null"]).is_some());
+        assert!(
+            unbounded_reason(&["/bin/bash", "-ec", "until [ -f /ready ]; do sleep 1; done"])
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn names_the_loop_it_found() {
+        assert_eq!(
+            sh("while true; do sleep 1; done"),
+            Some("the `while` loop has no retry bound")
+        );
+        assert_eq!(
+            sh("until nslookup db; do sleep 1; done"),
+            Some("the `until` loop has no retry bound")
+        );
     }
 
     #[test]
     fn accepts_bounded_waits() {
         for script in [
-            "sh -c for i in {1..100}; do sleep 1; if nslookup myservice; then exit 0; fi; done; exit 1",
-            "timeout 60 sh -c until nslookup db; do sleep 2; done",
-            "sh -c n=0; until nslookup db; do n=$((n+1)); [ $n -ge 30 ] && exit 1; sleep 2; done",
-            "git clone https://github.com/moby/moby.git /work-dir/moby",
-            "sleep 60",
-            "wget -O /work-dir/index.html http://info.cern.ch",
+            "for i in {1..100}; do sleep 1; if nslookup myservice; then exit 0; fi; done; exit 1",
+            "n=0; until nslookup db; do n=$((n+1)); [ $n -ge 30 ] && exit 1; sleep 2; done",
         ] {
-            assert_eq!(unbounded_reason(script), None, "{script}");
+            assert_eq!(sh(script), None, "{script}");
         }
+        for argv in [
+            &[
+                "timeout",
+                "60",
+                "sh",
+                "-c",
+                "until nslookup db; do sleep 2; done",
+            ][..],
+            &[
+                "git",
+                "clone",
+                "https://github.com/moby/moby.git",
+                "/work-dir/moby",
+            ],
+            &["sleep", "60"],
+            &["wget", "-O", "/work-dir/index.html", "http://info.cern.ch"],
+        ] {
+            assert_eq!(unbounded_reason(argv), None, "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn comments_quotes_and_heredocs_are_not_code() {
+        for script in [
+            "# retry until the service answers\nnslookup db",
+            "echo 'until ready'; nslookup db",
+            "echo \"while true\" > /tmp/x",
+            "cat <<EOF > /etc/app.conf\nwhile true\nuntil done\nEOF\nnslookup db",
+            "cat <<-'END'\n\tuntil\n\tEND\ntrue",
+            "echo waiting \\until",
+        ] {
+            assert_eq!(sh(script), None, "{script:?}");
+        }
+        // Code after a here-document is still read.
+        assert!(sh("cat <<EOF\nx\nEOF\nuntil nslookup db; do sleep 1; done").is_some());
     }
 }

@@ -2,7 +2,8 @@
 //! mutating and then the validating webhook on a CREATE of each object.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use initguard_core::{FailurePolicy, Mode, Phase, Pipeline, Request, Review, WorkloadKind};
 use rayon::prelude::*;
@@ -69,6 +70,9 @@ pub struct ObjectReport {
     /// The object in its final form: mutated, or as read.
     #[serde(skip)]
     pub object: Value,
+    /// The `kind: *List` this object was an item of, without its items.
+    #[serde(skip)]
+    list: Option<Arc<Value>>,
     #[serde(skip)]
     source_index: usize,
 }
@@ -136,10 +140,11 @@ pub fn check(
             Some((name, initguard_core::matching::namespace_labels(&d.object)))
         })
         .collect();
-    let objects: Vec<ObjectReport> = documents
+    let (objects, unreadable): (Vec<ObjectReport>, Vec<Option<InputError>>) = documents
         .into_par_iter()
         .map(|document| evaluate(pipeline, &sources[document.source], document, &namespaces))
-        .collect();
+        .unzip();
+    input_errors.extend(unreadable.into_iter().flatten());
     let mut summary = Summary {
         objects: objects.len(),
         input_errors: input_errors.len(),
@@ -162,12 +167,14 @@ pub fn check(
     }
 }
 
+/// Evaluates one object; an object whose pod spec Kubernetes could not read either is an input
+/// error (reported once, with its field path), not a failure of every policy.
 fn evaluate(
     pipeline: &Pipeline,
     source: &Source,
     document: Document,
     namespaces: &BTreeMap<String, BTreeMap<String, String>>,
-) -> ObjectReport {
+) -> (ObjectReport, Option<InputError>) {
     let text = |pointer: &str| {
         document
             .object
@@ -178,7 +185,11 @@ fn evaluate(
     let mut report = ObjectReport {
         source: source.name.clone(),
         document: document.number,
-        item: document.item,
+        item: document.item.as_ref().map(|item| item.index),
+        list: document
+            .item
+            .as_ref()
+            .map(|item| Arc::clone(&item.envelope)),
         line: document.line,
         kind: text("/kind").unwrap_or_default(),
         name: text("/metadata/name").unwrap_or_default(),
@@ -212,7 +223,7 @@ fn evaluate(
                     path: None,
                     message: error.to_string(),
                 });
-                return report;
+                return (report, None);
             }
         }
     } else if WorkloadKind::from_kind(&report.kind).is_some() {
@@ -220,8 +231,22 @@ fn evaluate(
     } else {
         report.reason = Some(format!("{} has no pod spec", report.kind));
         report.object = document.object;
-        return report;
+        return (report, None);
     };
+    if let Err(error) = request.workload() {
+        let unreadable = InputError::Unreadable {
+            path: source.name.clone(),
+            line: report.line,
+            document: report.document,
+            object: format!("{} {}", report.kind, report.name),
+            error,
+        };
+        report.reason = Some("its pod spec cannot be read (see the input errors)".to_owned());
+        if report.object.is_null() {
+            report.object = request.into_object().unwrap_or_default();
+        }
+        return (report, Some(unreadable));
+    }
     if let Some(namespace) = &request.namespace {
         request.namespace_labels = namespaces.get(namespace).cloned();
     }
@@ -282,7 +307,7 @@ fn evaluate(
         }
         None => {}
     }
-    report
+    (report, None)
 }
 
 impl CheckReport {
@@ -312,12 +337,15 @@ impl CheckReport {
                 objects.push(report.object.clone());
                 continue;
             }
-            // Items of one List go back into one List.
+            // Items of one List go back into that List, with its own kind and fields.
             let slot = *lists
                 .entry((report.source_index, report.document))
                 .or_insert_with(|| {
-                    objects
-                        .push(serde_json::json!({"apiVersion": "v1", "kind": "List", "items": []}));
+                    let mut list = report.list.as_deref().cloned().unwrap_or_default();
+                    if let Value::Object(fields) = &mut list {
+                        fields.insert("items".to_owned(), Value::Array(Vec::new()));
+                    }
+                    objects.push(list);
                     objects.len() - 1
                 });
             if let Some(Value::Array(items)) = objects[slot].get_mut("items") {
@@ -328,12 +356,20 @@ impl CheckReport {
     }
 }
 
-/// Where `--mutated` writes a source: the same file name under `folder`, flattened.
+/// Where `--mutated DIR` writes a source: its own path below `folder`, so that no two inputs
+/// meet in one file. A leading `/` or `./` is dropped and each `..` becomes `__`; stdin is
+/// `stdin.yaml`.
 pub fn mutated_path(folder: &Path, source: &str) -> PathBuf {
-    let name = if source == "-" {
-        "stdin.yaml".to_owned()
-    } else {
-        source.trim_start_matches("./").replace(['/', '\\'], "_")
-    };
-    folder.join(name)
+    if source == "-" {
+        return folder.join("stdin.yaml");
+    }
+    let mut path = folder.to_path_buf();
+    for component in Path::new(source).components() {
+        match component {
+            Component::Normal(name) => path.push(name),
+            Component::ParentDir => path.push("__"),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    path
 }

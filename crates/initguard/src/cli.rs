@@ -14,6 +14,7 @@ use initguard_server::{BoundServer, Limits, ServerConfig, TlsSource};
 use crate::check;
 use crate::config;
 use crate::output::{self, Format};
+use crate::yaml;
 
 /// Admission control for Kubernetes init containers.
 #[derive(Debug, Parser)]
@@ -286,37 +287,55 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let pipeline = config::load_pipeline(args.config.as_deref())?;
     let report = check::check(&pipeline, &args.inputs, &mut std::io::stdin().lock());
-    let mut stdout = std::io::stdout().lock();
+    let rendered = output::render(&report, args.output);
     match &args.mutated {
+        // The manifests go to stdout, to be piped; the report to stderr.
         Some(target) if target.as_os_str() == "-" => {
+            let mut stdout = std::io::stdout().lock();
             for (_, objects) in report.final_manifests() {
-                stdout.write_all(yaml_stream(&objects)?.as_bytes())?;
+                stdout.write_all(yaml::to_yaml_stream(&objects).as_bytes())?;
             }
+            stdout.flush()?;
+            std::io::stderr().write_all(rendered.as_bytes())?;
         }
         other => {
-            stdout.write_all(output::render(&report, args.output).as_bytes())?;
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(rendered.as_bytes())?;
+            stdout.flush()?;
             if let Some(folder) = other {
-                std::fs::create_dir_all(folder)
-                    .with_context(|| format!("cannot create {}", folder.display()))?;
-                for (source, objects) in report.final_manifests() {
-                    let path = check::mutated_path(folder, source);
-                    std::fs::write(&path, yaml_stream(&objects)?)
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                }
+                write_mutated(folder, &report)?;
             }
         }
     }
-    stdout.flush()?;
     Ok(ExitCode::from(report.exit_code(args.fail_on_warn)))
 }
 
-fn yaml_stream(objects: &[serde_json::Value]) -> anyhow::Result<String> {
-    let mut out = String::new();
-    for object in objects {
-        out.push_str("---\n");
-        out.push_str(&serde_yaml_ng::to_string(object)?);
+/// Writes each source's final manifests under `folder` (see [`check::mutated_path`]), after
+/// making sure no two sources would share a file.
+fn write_mutated(folder: &Path, report: &check::CheckReport) -> anyhow::Result<()> {
+    let manifests = report.final_manifests();
+    let mut targets: std::collections::BTreeMap<PathBuf, &str> = std::collections::BTreeMap::new();
+    for (source, _) in &manifests {
+        let path = check::mutated_path(folder, source);
+        if let Some(other) = targets.insert(path.clone(), source) {
+            if other != *source {
+                anyhow::bail!(
+                    "--mutated: {other} and {source} would both be written to {}; check them in separate runs",
+                    path.display()
+                );
+            }
+        }
     }
-    Ok(out)
+    for (source, objects) in &manifests {
+        let path = check::mutated_path(folder, source);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, yaml::to_yaml_stream(objects))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn run_certs(args: &CertsArgs) -> anyhow::Result<ExitCode> {
@@ -340,7 +359,7 @@ fn run_certs(args: &CertsArgs) -> anyhow::Result<ExitCode> {
     );
     if args.webhook_config {
         let manifests = crate::certs::webhook_configurations(&args.service, &args.namespace, &ca);
-        print!("{}", yaml_stream(&manifests)?);
+        print!("{}", yaml::to_yaml_stream(&manifests));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,9 +3,11 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
-use serde::Deserialize;
+use std::sync::Arc;
+
 use serde_json::Value;
+
+use crate::yaml;
 
 /// One file (or stdin) as read.
 #[derive(Debug)]
@@ -21,11 +23,20 @@ pub struct Document {
     pub source: usize,
     /// 1-based position of the document in its source.
     pub number: usize,
-    /// 0-based position in a `kind: List`'s items.
-    pub item: Option<usize>,
+    /// Where the object stands in a `kind: *List`, if it was one of its items.
+    pub item: Option<ListItem>,
     /// 1-based line where the document starts.
     pub line: usize,
     pub object: Value,
+}
+
+/// An item of a `kind: *List`.
+#[derive(Debug, Clone)]
+pub struct ListItem {
+    /// 0-based position in the list's items.
+    pub index: usize,
+    /// The list without its items (`apiVersion`, `kind`, `metadata`), shared by every item.
+    pub envelope: Arc<Value>,
 }
 
 /// An input that could not be read, located as precisely as the parser allows.
@@ -36,16 +47,12 @@ pub enum InputError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}: document {document}: invalid YAML: {source}")]
+    #[error("{path}:{line}: document {document}: {message}")]
     Yaml {
         path: String,
+        line: usize,
         document: usize,
-        source: serde_yaml_ng::Error,
-    },
-    #[error("{path}: invalid JSON: {source}")]
-    Json {
-        path: String,
-        source: serde_json::Error,
+        message: String,
     },
     #[error(
         "{path}:{line}: document {document}: expected a Kubernetes object (a mapping with `kind`), found {found}"
@@ -55,6 +62,16 @@ pub enum InputError {
         document: usize,
         line: usize,
         found: &'static str,
+    },
+    /// A document whose pod spec does not have the types Kubernetes gives it (the apiserver
+    /// would refuse to decode it).
+    #[error("{path}:{line}: document {document}: {object}: {error}")]
+    Unreadable {
+        path: String,
+        line: usize,
+        document: usize,
+        object: String,
+        error: initguard_core::WorkloadError,
     },
     #[error("{path}: no manifests (*.yaml, *.yml, *.json) found")]
     EmptyFolder { path: String },
@@ -126,182 +143,86 @@ fn find_manifests(folder: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()
     Ok(())
 }
 
-/// Splits a source into objects. JSON is read as JSON (for its error positions), anything else
-/// as a YAML stream; `kind: *List` objects are expanded into their items. Parsing stops at the
-/// first syntax error, which is returned beside the documents read before it.
-pub fn parse_source(index: usize, source: &Source) -> (Vec<Document>, Option<InputError>) {
+/// Splits a source into objects as kubectl reads it (see [`crate::yaml`]); `kind: *List`
+/// objects are expanded into their items. A broken document is returned as an error beside
+/// the documents read around it.
+pub fn parse_source(index: usize, source: &Source) -> (Vec<Document>, Vec<InputError>) {
     let mut documents = Vec::new();
-    let mut push = |number: usize, line: usize, value: Value| -> Option<InputError> {
-        let found = match &value {
-            Value::Null => return None,
+    let mut errors = Vec::new();
+    for document in yaml::read_stream(&source.text) {
+        let document = match document {
+            Ok(document) => document,
+            Err(error) => {
+                errors.push(InputError::Yaml {
+                    path: source.name.clone(),
+                    line: error.line,
+                    document: error.number,
+                    message: error.message,
+                });
+                continue;
+            }
+        };
+        let found = match &document.value {
             Value::Object(map) if map.get("kind").is_some_and(Value::is_string) => None,
             Value::Object(_) => Some("a mapping without `kind`"),
             Value::Array(_) => Some("a sequence"),
             _ => Some("a scalar"),
         };
-        if let Some(found) = found {
-            return Some(InputError::NotAnObject {
+        match found {
+            Some(found) => errors.push(InputError::NotAnObject {
                 path: source.name.clone(),
-                document: number,
-                line,
+                document: document.number,
+                line: document.line,
                 found,
-            });
-        }
-        expand_list(index, number, line, value, &mut documents);
-        None
-    };
-    let json_file = Path::new(&source.name)
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    if json_file || source.text.trim_start().starts_with('{') {
-        return match serde_json::from_str::<Value>(&source.text) {
-            Ok(value) => {
-                let error = push(1, 1, value);
-                (documents, error)
-            }
-            Err(error) => (
-                documents,
-                Some(InputError::Json {
-                    path: source.name.clone(),
-                    source: error,
-                }),
-            ),
-        };
-    }
-    // Documents are parsed in parallel; the serial stream parser, which knows absolute
-    // positions, runs only when that fails, to report the syntax error exactly.
-    let chunks = split_documents(&source.text);
-    if let Some(chunks) = &chunks {
-        let parsed: Option<Vec<Value>> = chunks
-            .par_iter()
-            .map(|(_, text)| {
-                if has_content(text) {
-                    serde_yaml_ng::from_str(text).ok()
-                } else {
-                    Some(Value::Null)
-                }
-            })
-            .collect();
-        if let Some(values) = parsed {
-            for (position, ((line, _), value)) in chunks.iter().zip(values).enumerate() {
-                if let Some(error) = push(position + 1, *line, value) {
-                    return (documents, Some(error));
-                }
-            }
-            return (documents, None);
+            }),
+            None => expand_list(index, document, &mut documents),
         }
     }
-    let lines: Vec<usize> = chunks
-        .map(|c| c.iter().map(|(line, _)| *line).collect())
-        .unwrap_or_default();
-    for (position, document) in serde_yaml_ng::Deserializer::from_str(&source.text).enumerate() {
-        let number = position + 1;
-        match Value::deserialize(document) {
-            Ok(value) => {
-                if let Some(error) = push(number, lines.get(position).copied().unwrap_or(1), value)
-                {
-                    return (documents, Some(error));
-                }
-            }
-            Err(error) => {
-                return (
-                    documents,
-                    Some(InputError::Yaml {
-                        path: source.name.clone(),
-                        document: number,
-                        source: error,
-                    }),
-                );
-            }
-        }
-    }
-    (documents, None)
+    (documents, errors)
 }
 
-fn expand_list(
-    source: usize,
-    number: usize,
-    line: usize,
-    mut value: Value,
-    documents: &mut Vec<Document>,
-) {
-    let is_list = value
+/// A `kind: *List` with `items` becomes one document per item, each holding the list's other
+/// fields so that `--mutated` writes the list back as it was; an empty list stays one document.
+fn expand_list(source: usize, document: yaml::YamlDocument, documents: &mut Vec<Document>) {
+    let yaml::YamlDocument {
+        number,
+        line,
+        value: mut object,
+    } = document;
+    let is_list = object
         .get("kind")
         .and_then(Value::as_str)
         .is_some_and(|k| k.ends_with("List"))
-        && value.get("items").is_some_and(Value::is_array);
+        && object
+            .get("items")
+            .and_then(Value::as_array)
+            .is_some_and(|items| !items.is_empty());
     if !is_list {
         documents.push(Document {
             source,
             number,
             item: None,
             line,
-            object: value,
+            object,
         });
         return;
     }
-    if let Some(Value::Array(items)) = value.get_mut("items").map(Value::take) {
-        for (item, object) in items.into_iter().enumerate() {
-            documents.push(Document {
-                source,
-                number,
-                item: Some(item),
-                line,
-                object,
-            });
-        }
-    }
-}
-
-fn has_content(chunk: &str) -> bool {
-    chunk.lines().any(|l| {
-        let t = l.trim();
-        !t.is_empty() && !t.starts_with('#')
-    })
-}
-
-/// Splits a YAML stream at its `---` markers into (first line, text) per document, as the
-/// YAML parser would count them; `None` for streams this split cannot mirror exactly (content
-/// on a marker line, directives, `...` ends), which are then parsed as one stream.
-fn split_documents(text: &str) -> Option<Vec<(usize, &str)>> {
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    let mut start_line = 1;
-    let mut offset = 0;
-    let mut after_marker = false;
-    let first_content_line = |chunk: &str, from: usize| {
-        chunk
-            .lines()
-            .position(|l| {
-                let t = l.trim();
-                !t.is_empty() && !t.starts_with('#')
-            })
-            .map_or(from, |i| from + i)
+    let Some(Value::Array(items)) = object.get_mut("items").map(Value::take) else {
+        return;
     };
-    for (index, line) in text.split_inclusive('\n').enumerate() {
-        let bare = line.trim_end_matches(['\n', '\r']);
-        if bare.starts_with('%') || bare == "..." {
-            return None;
-        }
-        if bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t") {
-            if !bare[3..].trim().is_empty() && !bare[3..].trim().starts_with('#') {
-                return None;
-            }
-            let chunk = &text[start..offset];
-            if after_marker || has_content(chunk) {
-                chunks.push((first_content_line(chunk, start_line), chunk));
-            }
-            start = offset + line.len();
-            start_line = index + 2;
-            after_marker = true;
-        }
-        offset += line.len();
+    let envelope = Arc::new(object);
+    for (item, object) in items.into_iter().enumerate() {
+        documents.push(Document {
+            source,
+            number,
+            item: Some(ListItem {
+                index: item,
+                envelope: Arc::clone(&envelope),
+            }),
+            line,
+            object,
+        });
     }
-    let chunk = &text[start..];
-    if after_marker || has_content(chunk) {
-        chunks.push((first_content_line(chunk, start_line), chunk));
-    }
-    Some(chunks)
 }
 
 #[cfg(test)]
@@ -316,7 +237,7 @@ mod tests {
                 text: text.into(),
             },
         );
-        (docs, error.map(|e| e.to_string()))
+        (docs, error.first().map(ToString::to_string))
     }
 
     #[test]
@@ -353,7 +274,9 @@ mod tests {
             "kind: List\nitems:\n- {kind: Pod, metadata: {name: a}}\n- {kind: Pod, metadata: {name: b}}\n",
         );
         assert_eq!(
-            docs.iter().map(|d| d.item).collect::<Vec<_>>(),
+            docs.iter()
+                .map(|d| d.item.as_ref().map(|i| i.index))
+                .collect::<Vec<_>>(),
             [Some(0), Some(1)]
         );
     }
@@ -367,18 +290,16 @@ mod tests {
         assert_eq!(docs.len(), 1);
         let error = error.unwrap();
         assert!(
-            error.starts_with("bad.yaml: document 2: invalid YAML:"),
-            "{error}"
-        );
-        assert!(
-            error.contains("line 4") || error.contains("line 5"),
+            error.starts_with("bad.yaml:4: document 2: invalid YAML:")
+                || error.starts_with("bad.yaml:5: document 2: invalid YAML:"),
             "{error}"
         );
 
         let (_, error) = parse("bad.json", "{\n  \"kind\": \"Pod\",\n  \"spec\": }\n");
         let error = error.unwrap();
         assert!(
-            error.starts_with("bad.json: invalid JSON:") && error.contains("line 3 column 11"),
+            error.starts_with("bad.json:3: document 1: invalid JSON:")
+                && error.contains("line 3 column 11"),
             "{error}"
         );
     }

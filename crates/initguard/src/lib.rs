@@ -9,3 +9,4 @@ pub mod input;
 pub mod output;
 pub mod policy_new;
 pub mod policy_tests;
+pub mod yaml;

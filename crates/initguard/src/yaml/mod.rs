@@ -1,0 +1,11 @@
+//! YAML as kubectl reads it, and YAML that kubectl reads back to the same values.
+
+mod read;
+mod resolve;
+mod write;
+
+pub use read::{YamlDocument, YamlError, read_stream};
+pub use write::{to_yaml, to_yaml_stream};
+
+#[cfg(test)]
+mod tests;

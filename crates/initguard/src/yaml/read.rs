@@ -1,0 +1,541 @@
+//! Reading a manifest stream the way kubectl does.
+//!
+//! kubectl (`k8s.io/apimachinery/pkg/util/yaml`, `YAMLOrJSONDecoder`) treats a stream whose
+//! first non-space character is `{` as a stream of JSON values; anything else it cuts into
+//! documents at `---` lines (`YAMLReader.Read`), and converts each with sigs.k8s.io/yaml
+//! (`YAMLToJSON`: goyaml.v2 decoding into `interface{}`, then JSON). This module does the same
+//! over saphyr's event parser: the node tree and decoding follow goyaml.v2 `decode.go`
+//! (`parser`, `(*decoder).mapping`, `merge`, `alias`, the excessive-aliasing guard), scalars
+//! follow [`super::resolve`].
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+use saphyr_parser::{Event, Parser, ScalarStyle, ScanError};
+use serde_json::{Map, Number, Value};
+
+use super::resolve::{self, Scalar};
+
+/// One document of a stream, with where it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YamlDocument {
+    /// 1-based position of the document in the stream, counting empty ones.
+    pub number: usize,
+    /// 1-based line of the document's first content.
+    pub line: usize,
+    pub value: Value,
+}
+
+/// A document that kubectl would refuse, located by line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct YamlError {
+    /// 1-based position of the document in the stream.
+    pub number: usize,
+    /// 1-based line of the problem in the stream.
+    pub line: usize,
+    pub message: String,
+}
+
+/// Reads every document of `text` in order: JSON streams as JSON, anything else as YAML
+/// documents (parsed in parallel). Empty and `null` documents are left out, as kubectl skips
+/// them. A broken YAML document does not stop the others; a JSON stream stops at its first
+/// syntax error, as a JSON decoder cannot resume.
+pub fn read_stream(text: &str) -> Vec<Result<YamlDocument, YamlError>> {
+    // libyaml (and so goyaml.v2) skips a UTF-8 byte-order mark at the start of the input.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim_start().starts_with('{') {
+        return read_json(text);
+    }
+    split_documents(text)
+        .into_par_iter()
+        .filter_map(|chunk| match chunk {
+            Ok(chunk) => chunk.parse().transpose(),
+            Err(error) => Some(Err(error)),
+        })
+        .collect()
+}
+
+fn read_json(text: &str) -> Vec<Result<YamlDocument, YamlError>> {
+    let mut documents = Vec::new();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut number = 0;
+    loop {
+        let start = stream.byte_offset();
+        let skipped = text[start..].len() - text[start..].trim_start().len();
+        let line = line_at(text, start + skipped);
+        match stream.next() {
+            None => break,
+            Some(Ok(value)) => {
+                number += 1;
+                if !value.is_null() {
+                    documents.push(Ok(YamlDocument {
+                        number,
+                        line,
+                        value,
+                    }));
+                }
+            }
+            Some(Err(error)) => {
+                documents.push(Err(YamlError {
+                    number: number + 1,
+                    line: error.line(),
+                    message: format!("invalid JSON: {error}"),
+                }));
+                break;
+            }
+        }
+    }
+    documents
+}
+
+fn line_at(text: &str, offset: usize) -> usize {
+    1 + text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+}
+
+/// One document's text, cut out of the stream.
+#[derive(Debug, PartialEq, Eq)]
+struct Chunk<'a> {
+    number: usize,
+    /// 1-based line of the chunk's first line in the stream.
+    first_line: usize,
+    text: &'a str,
+}
+
+/// `YAMLReader.Read`: a line that starts with `---` ends a document when the rest of it is
+/// blank or a comment, and is an error (`invalid Yaml document separator`) otherwise. A
+/// separator before any content (only comments or blank lines so far) starts the first
+/// document rather than ending an empty one.
+fn split_documents(text: &str) -> Vec<Result<Chunk<'_>, YamlError>> {
+    let mut chunks = Vec::new();
+    let mut number = 1;
+    let mut start = 0;
+    let mut first_line = 1;
+    let mut offset = 0;
+    let mut content = false;
+    let mut separated = false;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        if let Some(rest) = line.strip_prefix("---") {
+            if content || separated {
+                chunks.push(Ok(Chunk {
+                    number,
+                    first_line,
+                    text: &text[start..offset],
+                }));
+                number += 1;
+            }
+            let rest = rest.trim();
+            if !rest.is_empty() && !rest.starts_with('#') {
+                chunks.push(Err(YamlError {
+                    number,
+                    line: index + 1,
+                    message: format!("invalid Yaml document separator: {rest}"),
+                }));
+            }
+            start = offset + line.len();
+            first_line = index + 2;
+            content = false;
+            separated = true;
+        } else if !content {
+            let trimmed = line.trim();
+            content = !trimmed.is_empty() && !trimmed.starts_with('#');
+        }
+        offset += line.len();
+    }
+    if start < text.len() {
+        chunks.push(Ok(Chunk {
+            number,
+            first_line,
+            text: &text[start..],
+        }));
+    }
+    chunks
+}
+
+/// A node of one document, as goyaml.v2's parser builds them.
+#[derive(Debug)]
+enum Node {
+    Scalar {
+        value: String,
+        plain: bool,
+        tag: Option<String>,
+    },
+    Sequence(Vec<usize>),
+    /// Keys and values, alternating.
+    Mapping(Vec<usize>),
+    Alias(usize),
+}
+
+#[derive(Debug)]
+struct Tree {
+    nodes: Vec<Node>,
+    /// 1-based stream line of each node.
+    lines: Vec<usize>,
+}
+
+impl Chunk<'_> {
+    fn error(&self, line_in_chunk: usize, message: impl Into<String>) -> YamlError {
+        YamlError {
+            number: self.number,
+            line: self.first_line + line_in_chunk.saturating_sub(1),
+            message: message.into(),
+        }
+    }
+
+    fn scan_error(&self, error: &ScanError) -> YamlError {
+        self.error(
+            error.marker().line(),
+            format!("invalid YAML: {}", error.info()),
+        )
+    }
+
+    /// The chunk's first document as JSON, or `None` when it has none (or it is `null`).
+    fn parse(&self) -> Result<Option<YamlDocument>, YamlError> {
+        let mut text = std::borrow::Cow::Borrowed(self.text);
+        let tree = loop {
+            match self.tree(&text) {
+                Ok(tree) => break tree,
+                Err(error) => match tab_after_colon(&text, &error) {
+                    Some(fixed) => text = std::borrow::Cow::Owned(fixed),
+                    None => return Err(self.scan_error(&error)),
+                },
+            }
+        };
+        let Some(tree) = tree else {
+            return Ok(None);
+        };
+        let mut decoder = Decoder {
+            tree: &tree,
+            decodes: 0,
+            aliased: 0,
+            alias_depth: 0,
+            active_aliases: Vec::new(),
+        };
+        let value = decoder.value(0).map_err(|(line, message)| YamlError {
+            number: self.number,
+            line,
+            message: format!("invalid YAML: {message}"),
+        })?;
+        Ok((!value.is_null()).then(|| YamlDocument {
+            number: self.number,
+            line: tree.lines[0],
+            value,
+        }))
+    }
+
+    /// The node tree of the first document; what follows a `...` in the same chunk is ignored,
+    /// as `yaml.Unmarshal` reads one document.
+    fn tree(&self, text: &str) -> Result<Option<Tree>, ScanError> {
+        let mut tree = Tree {
+            nodes: Vec::new(),
+            lines: Vec::new(),
+        };
+        let mut anchors: HashMap<usize, usize> = HashMap::new();
+        let mut open: Vec<usize> = Vec::new();
+        for event in Parser::new_from_str(text) {
+            let (event, span) = event?;
+            let line = self.first_line + span.start.line().saturating_sub(1);
+            let (node, anchor, opens) = match event {
+                Event::StreamStart | Event::DocumentStart(_) | Event::Nothing => continue,
+                Event::StreamEnd | Event::DocumentEnd => break,
+                Event::SequenceEnd | Event::MappingEnd => {
+                    open.pop();
+                    continue;
+                }
+                Event::Scalar(value, style, anchor, tag) => (
+                    Node::Scalar {
+                        value: value.into_owned(),
+                        plain: style == ScalarStyle::Plain,
+                        tag: tag.map(|t| long_tag(&t.handle, &t.suffix)),
+                    },
+                    anchor,
+                    false,
+                ),
+                Event::SequenceStart(anchor, _) => (Node::Sequence(Vec::new()), anchor, true),
+                Event::MappingStart(anchor, _) => (Node::Mapping(Vec::new()), anchor, true),
+                Event::Alias(anchor) => match anchors.get(&anchor) {
+                    Some(target) => (Node::Alias(*target), 0, false),
+                    None => {
+                        return Err(ScanError::new_str(span.start, "unknown anchor referenced"));
+                    }
+                },
+            };
+            let index = tree.nodes.len();
+            tree.nodes.push(node);
+            tree.lines.push(line);
+            if anchor != 0 {
+                anchors.insert(anchor, index);
+            }
+            if let Some(parent) = open.last() {
+                match &mut tree.nodes[*parent] {
+                    Node::Sequence(children) | Node::Mapping(children) => children.push(index),
+                    Node::Scalar { .. } | Node::Alias(_) => {}
+                }
+            }
+            if opens {
+                open.push(index);
+            }
+        }
+        Ok((!tree.nodes.is_empty()).then_some(tree))
+    }
+}
+
+/// saphyr wants a space after a mapping's `:` where libyaml, and so kubectl, also takes a tab
+/// (`a:\tb`). When that is the error, the tab is replaced by a space, which changes no value
+/// and no position, and the chunk is parsed again: at most once per tab.
+fn tab_after_colon(text: &str, error: &ScanError) -> Option<String> {
+    if !error
+        .info()
+        .contains("must be followed by a valid YAML whitespace")
+    {
+        return None;
+    }
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(error.marker().line().saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let line_end = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |end| line_start + end);
+    let tab = line_start + text[line_start..line_end].find(":\t")? + 1;
+    let mut fixed = text.to_owned();
+    fixed.replace_range(tab..=tab, " ");
+    Some(fixed)
+}
+
+/// The long form of a tag, as goyaml.v2 compares them (`tag:yaml.org,2002:int`, `!local`).
+fn long_tag(handle: &str, suffix: &str) -> String {
+    if handle == "!!" {
+        format!("tag:yaml.org,2002:{suffix}")
+    } else {
+        format!("{handle}{suffix}")
+    }
+}
+
+/// goyaml.v2 `decode.go`'s alias guard: `alias_ratio_range_low`, `alias_ratio_range_high` and
+/// `allowedAliasRatio`.
+fn allowed_alias_ratio(decodes: usize) -> f64 {
+    const LOW: usize = 400_000;
+    const HIGH: usize = 4_000_000;
+    if decodes <= LOW {
+        0.99
+    } else if decodes >= HIGH {
+        0.10
+    } else {
+        0.99 - 0.89 * ((decodes - LOW) as f64 / (HIGH - LOW) as f64)
+    }
+}
+
+type DecodeError = (usize, String);
+
+struct Decoder<'t> {
+    tree: &'t Tree,
+    decodes: usize,
+    aliased: usize,
+    alias_depth: usize,
+    active_aliases: Vec<usize>,
+}
+
+impl Decoder<'_> {
+    fn fail(&self, index: usize, message: impl Into<String>) -> DecodeError {
+        (self.tree.lines[index], message.into())
+    }
+
+    /// `(*decoder).unmarshal`'s count: alias expansion may not dominate a large document.
+    fn count(&mut self, index: usize) -> Result<(), DecodeError> {
+        self.decodes += 1;
+        if self.alias_depth > 0 {
+            self.aliased += 1;
+        }
+        if self.aliased > 100
+            && self.decodes > 1000
+            && self.aliased as f64 / self.decodes as f64 > allowed_alias_ratio(self.decodes)
+        {
+            return Err(self.fail(index, "document contains excessive aliasing"));
+        }
+        Ok(())
+    }
+
+    fn enter_alias(&mut self, index: usize) -> Result<usize, DecodeError> {
+        let Node::Alias(target) = self.tree.nodes[index] else {
+            return Ok(index);
+        };
+        if self.active_aliases.contains(&index) {
+            return Err(self.fail(index, "anchor value contains itself"));
+        }
+        self.active_aliases.push(index);
+        self.alias_depth += 1;
+        Ok(target)
+    }
+
+    fn leave_alias(&mut self) {
+        self.active_aliases.pop();
+        self.alias_depth -= 1;
+    }
+
+    fn value(&mut self, index: usize) -> Result<Value, DecodeError> {
+        self.count(index)?;
+        match &self.tree.nodes[index] {
+            Node::Alias(_) => {
+                let target = self.enter_alias(index)?;
+                let value = self.value(target);
+                self.leave_alias();
+                value
+            }
+            Node::Scalar { value, plain, tag } => {
+                let scalar = resolve::resolve(value, *plain, tag.as_deref())
+                    .map_err(|e| self.fail(index, e.message))?;
+                json_scalar(scalar).map_err(|message| self.fail(index, message))
+            }
+            Node::Sequence(items) => items
+                .iter()
+                .map(|item| self.value(*item))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            Node::Mapping(entries) => {
+                let mut map = Map::new();
+                self.mapping_into(entries, &mut map)?;
+                Ok(Value::Object(map))
+            }
+        }
+    }
+
+    /// `(*decoder).mapping` into a map: entries in order, later keys overwrite earlier ones,
+    /// and a merge key merges where it stands.
+    fn mapping_into(
+        &mut self,
+        entries: &[usize],
+        map: &mut Map<String, Value>,
+    ) -> Result<(), DecodeError> {
+        for pair in entries.chunks(2) {
+            let [key, value] = *pair else {
+                continue;
+            };
+            if self.is_merge(key) {
+                self.merge(value, map)?;
+                continue;
+            }
+            let key = self.key(key)?;
+            let value = self.value(value)?;
+            map.insert(key, value);
+        }
+        Ok(())
+    }
+
+    /// `isMerge`: a plain (or `!!merge`-tagged) `<<` key.
+    fn is_merge(&self, index: usize) -> bool {
+        matches!(&self.tree.nodes[index], Node::Scalar { value, plain, tag }
+            if value == "<<" && ((*plain && tag.is_none()) || tag.as_deref() == Some("tag:yaml.org,2002:merge")))
+    }
+
+    /// `(*decoder).merge`: a mapping, an alias of one, or a sequence of those (earlier ones
+    /// take precedence, so they are merged last).
+    fn merge(&mut self, index: usize, map: &mut Map<String, Value>) -> Result<(), DecodeError> {
+        const WANT_MAP: &str = "map merge requires map or sequence of maps as the value";
+        match &self.tree.nodes[index] {
+            Node::Sequence(items) => {
+                for item in items.iter().rev() {
+                    self.merge_mapping(*item, map, WANT_MAP)?;
+                }
+                Ok(())
+            }
+            Node::Mapping(_) | Node::Alias(_) => self.merge_mapping(index, map, WANT_MAP),
+            Node::Scalar { .. } => Err(self.fail(index, WANT_MAP)),
+        }
+    }
+
+    fn merge_mapping(
+        &mut self,
+        index: usize,
+        map: &mut Map<String, Value>,
+        want_map: &str,
+    ) -> Result<(), DecodeError> {
+        let target = match self.tree.nodes[index] {
+            Node::Alias(target) => target,
+            _ => index,
+        };
+        let Node::Mapping(entries) = &self.tree.nodes[target] else {
+            return Err(self.fail(index, want_map));
+        };
+        self.count(index)?;
+        if target == index {
+            return self.mapping_into(entries, map);
+        }
+        self.enter_alias(index)?;
+        let merged = self
+            .count(target)
+            .and_then(|()| self.mapping_into(entries, map));
+        self.leave_alias();
+        merged
+    }
+
+    /// A map key as sigs.k8s.io/yaml `convertToJSONableObject` turns it into a JSON key.
+    fn key(&mut self, index: usize) -> Result<String, DecodeError> {
+        self.count(index)?;
+        let target = self.enter_alias(index)?;
+        let key = match &self.tree.nodes[target] {
+            Node::Scalar { value, plain, tag } => {
+                match resolve::resolve(value, *plain, tag.as_deref())
+                    .map_err(|e| self.fail(index, e.message))?
+                {
+                    Scalar::String(s) => Ok(s),
+                    Scalar::Bool(b) => Ok(b.to_string()),
+                    Scalar::Int(i) => Ok(i.to_string()),
+                    Scalar::Uint(u) => Ok(u.to_string()),
+                    Scalar::Float(f) => Ok(resolve::float_key(f)),
+                    Scalar::Null => Err(self.fail(index, "unsupported map key: null")),
+                    Scalar::BigInt(_) => Err(self.fail(
+                        index,
+                        format!("unsupported map key of type: *big.Int, key: {value}"),
+                    )),
+                }
+            }
+            Node::Sequence(_) => Err(self.fail(index, "invalid map key: a sequence")),
+            Node::Mapping(_) => Err(self.fail(index, "invalid map key: a mapping")),
+            Node::Alias(_) => Err(self.fail(index, "invalid map key: an alias of an alias")),
+        };
+        if target != index {
+            self.leave_alias();
+        }
+        key
+    }
+}
+
+/// A resolved scalar as JSON, as `json.Marshal` writes it and a JSON decoder reads it back:
+/// a whole float is an integer (`1.0` is written `1`), NaN and infinities are errors.
+fn json_scalar(scalar: Scalar) -> Result<Value, String> {
+    Ok(match scalar {
+        Scalar::Null => Value::Null,
+        Scalar::Bool(b) => Value::Bool(b),
+        Scalar::Int(i) => Value::from(i),
+        Scalar::Uint(u) => Value::from(u),
+        Scalar::String(s) => Value::String(s),
+        Scalar::BigInt(f) | Scalar::Float(f) => {
+            if !f.is_finite() {
+                let spelled = if f.is_nan() {
+                    "NaN"
+                } else if f > 0.0 {
+                    "+Inf"
+                } else {
+                    "-Inf"
+                };
+                return Err(format!("json: unsupported value: {spelled}"));
+            }
+            float_json(f)
+        }
+    })
+}
+
+/// A float as the JSON number Go writes for it, read back: whole values in the int64 range are
+/// integers.
+pub(crate) fn float_json(f: f64) -> Value {
+    if f.fract() == 0.0 && f.abs() < 9.2e18 {
+        Value::from(f as i64)
+    } else {
+        Number::from_f64(f).map_or(Value::Null, Value::Number)
+    }
+}
