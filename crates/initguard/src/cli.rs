@@ -318,7 +318,12 @@ fn write_mutated(folder: &Path, report: &check::CheckReport) -> anyhow::Result<(
     for (source, _) in &manifests {
         let path = check::mutated_path(folder, source);
         if let Some(other) = targets.insert(path.clone(), source) {
-            if other != *source {
+            let same_file = |a: &str, b: &str| {
+                a == b
+                    || std::fs::canonicalize(a).ok().is_some()
+                        && std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok()
+            };
+            if !same_file(other, source) {
                 anyhow::bail!(
                     "--mutated: {other} and {source} would both be written to {}; check them in separate runs",
                     path.display()

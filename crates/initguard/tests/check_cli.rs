@@ -223,11 +223,11 @@ fn bad_inputs_are_located_and_nothing_else_is_lost() {
     );
     assert!(out.contains("exit: 2"), "{out}");
     assert!(
-        out.contains("tests/fixtures/bad/broken.yaml: document 2: invalid YAML"),
+        out.contains("tests/fixtures/bad/broken.yaml:11: document 2: invalid YAML"),
         "{out}"
     );
     assert!(
-        out.contains("tests/fixtures/bad/broken.json: invalid JSON"),
+        out.contains("tests/fixtures/bad/broken.json:4: document 1: invalid JSON"),
         "{out}"
     );
     assert!(
@@ -302,12 +302,92 @@ fn mutated_manifests_keep_every_document() {
         None,
     );
     assert!(out.contains("exit: 1"), "{out}");
-    let written = std::fs::read_to_string(folder.join("tests_fixtures_misc_list.yaml")).unwrap();
+    let written = std::fs::read_to_string(folder.join("tests/fixtures/misc/list.yaml")).unwrap();
     assert!(
         written.contains("kind: List") && written.contains("listed-svc"),
         "{written}"
     );
     std::fs::remove_dir_all(folder).unwrap();
+}
+
+/// Real-world shaped manifests (`tests/fixtures/yaml`) read as kubectl reads them: octal modes,
+/// merge keys, a byte-order mark, `...` document ends; unquoted booleans where strings belong
+/// are input errors naming the field, once. `--mutated` quotes every string a YAML 1.1 reader
+/// would take for something else.
+#[test]
+fn yaml_is_read_and_written_as_kubectl_does() {
+    let out = run(&["check", "tests/fixtures/yaml", "--mutated", "-"], None);
+    golden("yaml-fidelity", &out);
+    assert!(out.contains("exit: 2"), "the unquoted annotation is an input error:\n{out}");
+    for quoted in [
+        "- 'no'",
+        "value: '1_000'",
+        "- '0x1F'",
+        "value: '0400'",
+        "value: 'on'",
+        "sidecar.istio.io/inject: 'off'",
+        "cluster-autoscaler.kubernetes.io/safe-to-evict: 'yes'",
+        "defaultMode: 256",
+    ] {
+        assert!(out.contains(quoted), "{quoted} missing:\n{out}");
+    }
+    assert_eq!(
+        out.matches("metadata.annotations.prometheus.io/scrape").count(),
+        1,
+        "one input error for the unreadable pod:\n{out}"
+    );
+}
+
+/// `--mutated DIR` writes each input under its own path; two inputs that would meet in one
+/// file are refused before anything is written.
+#[test]
+fn mutated_folders_keep_inputs_apart() {
+    let folder = std::env::temp_dir().join(format!("initguard-apart-{}", std::process::id()));
+    let out = run(
+        &[
+            "check",
+            "tests/fixtures/yaml/etcd-defaultmode-octal.yaml",
+            "./tests/fixtures/misc/list.yaml",
+            "--mutated",
+            folder.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.contains("exit: 1"), "{out}");
+    for written in [
+        "tests/fixtures/yaml/etcd-defaultmode-octal.yaml",
+        "tests/fixtures/misc/list.yaml",
+    ] {
+        assert!(folder.join(written).is_file(), "{written} not written:\n{out}");
+    }
+    std::fs::remove_dir_all(&folder).unwrap();
+
+    // `w/../x.yaml` and `w/__/x.yaml` would both become `…/w/__/x.yaml`.
+    let inputs = std::env::temp_dir().join(format!("initguard-clash-{}", std::process::id()));
+    std::fs::create_dir_all(inputs.join("w/__")).unwrap();
+    let pod = std::fs::read_to_string(workspace().join("tests/fixtures/yaml/byte-order-mark.yaml"))
+        .unwrap();
+    std::fs::write(inputs.join("x.yaml"), &pod).unwrap();
+    std::fs::write(inputs.join("w/__/x.yaml"), &pod).unwrap();
+    let up = format!("{}/w/../x.yaml", inputs.display());
+    let down = format!("{}/w/__/x.yaml", inputs.display());
+    let out = run(
+        &["check", &up, &down, "--mutated", folder.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        out.contains("exit: 2") && out.contains("would both be written to"),
+        "{out}"
+    );
+    assert!(!folder.exists(), "nothing is written:\n{out}");
+    // The same file named twice is written once.
+    let out = run(
+        &["check", &down, &down, "--mutated", folder.to_str().unwrap()],
+        None,
+    );
+    assert!(out.contains("exit: 0"), "{out}");
+    std::fs::remove_dir_all(&folder).unwrap();
+    std::fs::remove_dir_all(&inputs).unwrap();
 }
 
 /// Golden injected manifests for every step, combinations, workloads and the rewritten docs

@@ -3,8 +3,8 @@
 //! Block style, two-space indent, sequences not indented under their key (as `kubectl get -o
 //! yaml` writes them). A string is written plain only when goyaml.v2 would read it back as that
 //! string ([`super::resolve::resolve_untagged`] says so and nothing in it is YAML syntax);
-//! multi-line text becomes a literal block where that is exact, and anything else is
-//! double-quoted with escapes.
+//! other one-line text is single-quoted, multi-line text becomes a literal block where that is
+//! exact, and anything else is double-quoted with escapes.
 
 use std::fmt::Write as _;
 
@@ -99,10 +99,15 @@ fn write_inline(out: &mut String, value: &Value, block_width: usize) {
     }
 }
 
-/// A string: plain, as a literal block (values only, `block_width` set), or double-quoted.
+/// A string: plain, single-quoted (one line of printable text), as a literal block (values
+/// only, `block_width` set), or double-quoted with escapes.
 fn write_string(out: &mut String, text: &str, block_width: Option<usize>) {
     if is_plain_safe(text) {
         out.push_str(text);
+    } else if text.chars().all(is_printable) {
+        out.push('\'');
+        out.push_str(&text.replace('\'', "''"));
+        out.push('\'');
     } else if let Some(width) = block_width.filter(|_| is_literal_safe(text)) {
         write_literal(out, text, width);
     } else {
