@@ -318,7 +318,10 @@ fn mutated_manifests_keep_every_document() {
 fn yaml_is_read_and_written_as_kubectl_does() {
     let out = run(&["check", "tests/fixtures/yaml", "--mutated", "-"], None);
     golden("yaml-fidelity", &out);
-    assert!(out.contains("exit: 2"), "the unquoted annotation is an input error:\n{out}");
+    assert!(
+        out.contains("exit: 2"),
+        "the unquoted annotation is an input error:\n{out}"
+    );
     for quoted in [
         "- 'no'",
         "value: '1_000'",
@@ -332,7 +335,8 @@ fn yaml_is_read_and_written_as_kubectl_does() {
         assert!(out.contains(quoted), "{quoted} missing:\n{out}");
     }
     assert_eq!(
-        out.matches("metadata.annotations.prometheus.io/scrape").count(),
+        out.matches("metadata.annotations.prometheus.io/scrape")
+            .count(),
         1,
         "one input error for the unreadable pod:\n{out}"
     );
@@ -358,7 +362,10 @@ fn mutated_folders_keep_inputs_apart() {
         "tests/fixtures/yaml/etcd-defaultmode-octal.yaml",
         "tests/fixtures/misc/list.yaml",
     ] {
-        assert!(folder.join(written).is_file(), "{written} not written:\n{out}");
+        assert!(
+            folder.join(written).is_file(),
+            "{written} not written:\n{out}"
+        );
     }
     std::fs::remove_dir_all(&folder).unwrap();
 
