@@ -304,8 +304,8 @@ impl InitContainerHygiene {
 fn check_bounded(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
     let command = container.command.as_deref().unwrap_or_default();
     let args = container.args.as_deref().unwrap_or_default();
-    let argv: Vec<&str> = command.iter().chain(args).map(String::as_str).collect();
-    if let Some(reason) = unbounded_reason(&argv) {
+    let words: Vec<&str> = command.iter().chain(args).map(String::as_str).collect();
+    if let Some(reason) = unbounded_reason(&words) {
         let field = if command.is_empty() {
             "args"
         } else {

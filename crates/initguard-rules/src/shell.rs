@@ -37,14 +37,14 @@ fn words(script: &str) -> Vec<Word> {
     let take_delimiter = |words: &mut Vec<Word>,
                           delimiter_at: &mut Option<usize>,
                           pending: &mut Vec<(String, bool)>| {
-        if let Some(at) = *delimiter_at {
-            if words.len() > at {
-                let word = words.remove(at);
-                if let Some(heredoc) = pending.last_mut() {
-                    heredoc.0 = word.text;
-                }
-                *delimiter_at = None;
+        if let Some(at) = *delimiter_at
+            && words.len() > at
+        {
+            let word = words.remove(at);
+            if let Some(heredoc) = pending.last_mut() {
+                heredoc.0 = word.text;
             }
+            *delimiter_at = None;
         }
     };
     let finish =
@@ -61,14 +61,15 @@ fn words(script: &str) -> Vec<Word> {
     while i < chars.len() {
         let c = chars[i];
         match c {
-            ' ' | '\t' => finish(&mut words, &mut current, &mut quoted, &mut started),
+            ' ' | '\t' | ';' | '&' | '|' | ')' => {
+                finish(&mut words, &mut current, &mut quoted, &mut started);
+            }
             '\n' => {
                 finish(&mut words, &mut current, &mut quoted, &mut started);
                 take_delimiter(&mut words, &mut delimiter_at, &mut pending_heredocs);
                 i = skip_heredocs(&chars, i + 1, &mut pending_heredocs);
                 continue;
             }
-            ';' | '&' | '|' | ')' => finish(&mut words, &mut current, &mut quoted, &mut started),
             '(' if !current.ends_with('$') => {
                 finish(&mut words, &mut current, &mut quoted, &mut started);
             }

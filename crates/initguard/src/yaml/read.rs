@@ -90,10 +90,7 @@ fn read_json(text: &str) -> Vec<Result<YamlDocument, YamlError>> {
 }
 
 fn line_at(text: &str, offset: usize) -> usize {
-    1 + text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
+    1 + text[..offset.min(text.len())].matches('\n').count()
 }
 
 /// One document's text, cut out of the stream.

@@ -45,7 +45,6 @@ pub fn resolve(value: &str, plain: bool, tag: Option<&str>) -> Result<Scalar, Ta
         return Ok(Scalar::String(value.to_owned()));
     };
     match short {
-        "str" | "timestamp" => Ok(Scalar::String(value.to_owned())),
         "binary" => Ok(Scalar::String(binary(value)?)),
         "bool" | "int" | "float" | "null" => {
             let resolved = resolve_untagged(value);
@@ -68,7 +67,8 @@ pub fn resolve(value: &str, plain: bool, tag: Option<&str>) -> Result<Scalar, Ta
                 }),
             }
         }
-        // !!map, !!seq, !!merge and unknown core tags: not resolvable, the text as is.
+        // !!str, !!timestamp (a string in `interface{}`), and !!map, !!seq, !!merge and
+        // unknown core tags (not resolvable): the text as is.
         _ => Ok(Scalar::String(value.to_owned())),
     }
 }
@@ -114,11 +114,9 @@ pub fn resolve_untagged(value: &str) -> Scalar {
     }
     match value.as_bytes()[0] {
         // hint '.': strconv.ParseFloat of the text as is.
-        b'.' => {
-            if is_go_decimal_float(value) {
-                if let Some(float) = parse_finite(value) {
-                    return Scalar::Float(float);
-                }
+        b'.' if is_go_decimal_float(value) => {
+            if let Some(float) = parse_finite(value) {
+                return Scalar::Float(float);
             }
         }
         // hints 'D' and 'S': integer, float (timestamps stay strings).
@@ -133,10 +131,11 @@ pub fn resolve_untagged(value: &str) -> Scalar {
                 }
                 Err(IntError::Syntax) => {}
             }
-            if is_yaml_style_float(&plain) {
-                if let Some(float) = parse_finite(&plain) {
-                    return Scalar::Float(float);
-                }
+            if let Some(float) = is_yaml_style_float(&plain)
+                .then(|| parse_finite(&plain))
+                .flatten()
+            {
+                return Scalar::Float(float);
             }
             // strconv.ParseInt already reads `0b`/`-0b`; only overflow is left: math/big.
             if let Some(big) = big_int(&plain) {
@@ -226,7 +225,7 @@ fn go_parse_int(text: &str) -> Result<i64, IntError> {
     let magnitude = u64::from_str_radix(digits, base).map_err(|_| IntError::Range)?;
     if negative {
         if magnitude <= i64::MAX as u64 + 1 {
-            Ok((magnitude as i64).wrapping_neg())
+            Ok(magnitude.cast_signed().wrapping_neg())
         } else {
             Err(IntError::Range)
         }
@@ -380,7 +379,7 @@ mod tests {
             ("+.5e2", Float(50.0)),
             ("-.5", Float(-0.5)),
             ("1_0.5", Float(10.5)),
-            ("3.14_15", Float(3.1415)),
+            ("1.25_5", Float(1.255)),
             ("18446744073709551616", Float(18_446_744_073_709_551_616.0)),
             // Hint '.': ParseFloat of the text as is.
             (".5", Float(0.5)),

@@ -1,6 +1,8 @@
 //! The reader against what kubectl reads (each case checked with
 //! `kubectl annotate --local -f FILE k=v -o json`), and the writer against the reader.
 
+use std::fmt::Write as _;
+
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -16,8 +18,10 @@ fn read_error(text: &str) -> String {
     read_stream(text)
         .into_iter()
         .find_map(Result::err)
-        .map(|e| e.to_string())
-        .unwrap_or_else(|| panic!("{text:?} read without an error"))
+        .map_or_else(
+            || panic!("{text:?} read without an error"),
+            |e| e.to_string(),
+        )
 }
 
 /// goyaml.v2 `decode.go` `(*decoder).merge` and `(*decoder).mapping`: entries apply in order
@@ -114,7 +118,7 @@ fn alias_bombs_are_refused() {
     let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for level in 1..9 {
         let refs = vec![format!("*a{}", level - 1); 10].join(", ");
-        text.push_str(&format!("a{level}: &a{level} [{refs}]\n"));
+        let _ = writeln!(text, "a{level}: &a{level} [{refs}]");
     }
     assert!(read_error(&text).contains("document contains excessive aliasing"));
     assert!(
@@ -216,7 +220,7 @@ fn arbitrary_value() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
-        (-1e12..1e12_f64).prop_map(|f| super::read::float_json(f)),
+        (-1e12..1e12_f64).prop_map(super::read::float_json),
         ambiguous_string().prop_map(Value::String),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
