@@ -186,7 +186,7 @@ fn check_mixes_builtins_and_wasm_like_the_suites() {
     assert_eq!(report["objects"][1]["verdict"], "allowed");
 
     let written = std::fs::read_to_string(
-        mutated.join("policies_default-init-resources_tests_pods_bare-init.yaml"),
+        mutated.join("policies/default-init-resources/tests/pods/bare-init.yaml"),
     )
     .unwrap();
     let written: Value = serde_yaml_ng::from_str(written.trim_start_matches("---\n")).unwrap();
