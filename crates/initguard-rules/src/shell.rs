@@ -21,124 +21,123 @@ impl Word {
     }
 }
 
+/// A here-document opened on the current line: its body starts on the next one.
+#[derive(Debug)]
+struct Heredoc {
+    /// Empty until the word after `<<` is read.
+    delimiter: String,
+    /// `<<-`: the body's lines may be indented with tabs.
+    strip_tabs: bool,
+}
+
+/// The words read so far and the one being read.
+#[derive(Debug, Default)]
+struct Lexer {
+    words: Vec<Word>,
+    current: String,
+    quoted: bool,
+    started: bool,
+    heredocs: Vec<Heredoc>,
+    /// How many words there were at the last `<<`: the next word is its delimiter.
+    delimiter_at: Option<usize>,
+}
+
+impl Lexer {
+    /// Ends the current word, if one was started; the word after `<<` becomes the pending
+    /// here-document's delimiter instead of a command word.
+    fn finish_word(&mut self) {
+        if self.started {
+            let word = Word {
+                text: std::mem::take(&mut self.current),
+                quoted: self.quoted,
+            };
+            match (self.delimiter_at.take(), self.heredocs.last_mut()) {
+                (Some(_), Some(heredoc)) => heredoc.delimiter = word.text,
+                _ => self.words.push(word),
+            }
+        }
+        self.quoted = false;
+        self.started = false;
+    }
+
+    fn push(&mut self, c: char) {
+        self.started = true;
+        self.current.push(c);
+    }
+}
+
 /// Splits a shell script into words; operators (`;`, `&`, `|`, `(`, `)`, newlines) end words
-/// and are left out. Comments and here-document bodies are skipped.
+/// and are left out. Comments and here-document bodies are skipped; `$(` and `$((` stay part
+/// of their word, so arithmetic is seen.
 fn words(script: &str) -> Vec<Word> {
     let chars: Vec<char> = script.chars().collect();
-    let mut words = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    let mut started = false;
-    // Here-documents whose bodies start after the current line: (delimiter, strip tabs).
-    let mut pending_heredocs: Vec<(String, bool)> = Vec::new();
-    // How many words there were at the last `<<`: the next word is its delimiter.
-    let mut delimiter_at: Option<usize> = None;
+    let mut lexer = Lexer::default();
     let mut i = 0;
-    let take_delimiter = |words: &mut Vec<Word>,
-                          delimiter_at: &mut Option<usize>,
-                          pending: &mut Vec<(String, bool)>| {
-        if let Some(at) = *delimiter_at
-            && words.len() > at
-        {
-            let word = words.remove(at);
-            if let Some(heredoc) = pending.last_mut() {
-                heredoc.0 = word.text;
-            }
-            *delimiter_at = None;
-        }
-    };
-    let finish =
-        |words: &mut Vec<Word>, current: &mut String, quoted: &mut bool, started: &mut bool| {
-            if *started {
-                words.push(Word {
-                    text: std::mem::take(current),
-                    quoted: *quoted,
-                });
-            }
-            *quoted = false;
-            *started = false;
-        };
     while i < chars.len() {
-        let c = chars[i];
-        match c {
-            ' ' | '\t' | ';' | '&' | '|' | ')' => {
-                finish(&mut words, &mut current, &mut quoted, &mut started);
+        match chars[i] {
+            '(' if lexer.current.ends_with('$') || lexer.current.ends_with("$(") => {
+                lexer.push('(');
             }
+            ' ' | '\t' | ';' | '&' | '|' | '(' | ')' => lexer.finish_word(),
             '\n' => {
-                finish(&mut words, &mut current, &mut quoted, &mut started);
-                take_delimiter(&mut words, &mut delimiter_at, &mut pending_heredocs);
-                i = skip_heredocs(&chars, i + 1, &mut pending_heredocs);
+                lexer.finish_word();
+                i = skip_heredocs(&chars, i + 1, &mut lexer.heredocs);
                 continue;
             }
-            '(' if !current.ends_with('$') => {
-                finish(&mut words, &mut current, &mut quoted, &mut started);
-            }
-            '#' if !started => {
+            '#' if !lexer.started => {
                 while i < chars.len() && chars[i] != '\n' {
                     i += 1;
                 }
                 continue;
             }
             '<' if chars.get(i + 1) == Some(&'<') && chars.get(i + 2) != Some(&'<') => {
-                finish(&mut words, &mut current, &mut quoted, &mut started);
+                lexer.finish_word();
                 i += 2;
                 let strip_tabs = chars.get(i) == Some(&'-');
                 if strip_tabs {
                     i += 1;
                 }
-                delimiter_at = Some(words.len());
-                pending_heredocs.push((String::new(), strip_tabs));
+                lexer.delimiter_at = Some(lexer.words.len());
+                lexer.heredocs.push(Heredoc {
+                    delimiter: String::new(),
+                    strip_tabs,
+                });
                 continue;
             }
-            '\'' => {
-                started = true;
-                quoted = true;
+            quote @ ('\'' | '"') => {
+                lexer.started = true;
+                lexer.quoted = true;
                 i += 1;
-                while i < chars.len() && chars[i] != '\'' {
-                    current.push(chars[i]);
-                    i += 1;
-                }
-            }
-            '"' => {
-                started = true;
-                quoted = true;
-                i += 1;
-                while i < chars.len() && chars[i] != '"' {
-                    if chars[i] == '\\' && i + 1 < chars.len() {
+                while i < chars.len() && chars[i] != quote {
+                    if quote == '"' && chars[i] == '\\' && i + 1 < chars.len() {
                         i += 1;
                     }
-                    current.push(chars[i]);
+                    lexer.current.push(chars[i]);
                     i += 1;
                 }
             }
             '\\' => {
-                started = true;
-                quoted = true;
+                lexer.started = true;
+                lexer.quoted = true;
                 if let Some(next) = chars.get(i + 1) {
                     if *next != '\n' {
-                        current.push(*next);
+                        lexer.current.push(*next);
                     }
                     i += 1;
                 }
             }
-            c => {
-                started = true;
-                current.push(c);
-            }
+            c => lexer.push(c),
         }
         i += 1;
-        // The word after `<<` is the here-document's delimiter, not a command word.
-        take_delimiter(&mut words, &mut delimiter_at, &mut pending_heredocs);
     }
-    finish(&mut words, &mut current, &mut quoted, &mut started);
-    take_delimiter(&mut words, &mut delimiter_at, &mut pending_heredocs);
-    words
+    lexer.finish_word();
+    lexer.words
 }
 
 /// Skips the bodies of the here-documents opened on the line that just ended; returns where
 /// the next line of code starts.
-fn skip_heredocs(chars: &[char], mut at: usize, pending: &mut Vec<(String, bool)>) -> usize {
-    for (delimiter, strip_tabs) in pending.drain(..) {
+fn skip_heredocs(chars: &[char], mut at: usize, pending: &mut Vec<Heredoc>) -> usize {
+    for heredoc in pending.drain(..) {
         while at < chars.len() {
             let end = chars[at..]
                 .iter()
@@ -146,12 +145,12 @@ fn skip_heredocs(chars: &[char], mut at: usize, pending: &mut Vec<(String, bool)
                 .map_or(chars.len(), |p| at + p);
             let line: String = chars[at..end].iter().collect();
             at = end + 1;
-            let line = if strip_tabs {
+            let line = if heredoc.strip_tabs {
                 line.trim_start_matches('\t')
             } else {
                 &line
             };
-            if line == delimiter {
+            if line == heredoc.delimiter {
                 break;
             }
         }
@@ -264,6 +263,15 @@ mod tests {
         );
     }
 
+    /// An arithmetic counter alone is a bound.
+    #[test]
+    fn arithmetic_is_a_bound() {
+        assert_eq!(
+            sh("until nslookup db || [ $((n=n+1)) = 30 ]; do sleep 1; done"),
+            None
+        );
+    }
+
     #[test]
     fn accepts_bounded_waits() {
         for script in [
@@ -305,6 +313,8 @@ mod tests {
         ] {
             assert_eq!(sh(script), None, "{script:?}");
         }
+        // A space after `<<` is allowed.
+        assert_eq!(sh("cat << 'EOF' > /x\nuntil\nEOF\nnslookup db"), None);
         // Code after a here-document is still read.
         assert!(sh("cat <<EOF\nx\nEOF\nuntil nslookup db; do sleep 1; done").is_some());
     }

@@ -311,33 +311,37 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Writes each source's final manifests under `folder` (see [`check::mutated_path`]), after
-/// making sure no two sources would share a file.
+/// making sure no two sources would share a file (the same file named twice may).
 fn write_mutated(folder: &Path, report: &check::CheckReport) -> anyhow::Result<()> {
-    let manifests = report.final_manifests();
-    let mut targets: std::collections::BTreeMap<PathBuf, &str> = std::collections::BTreeMap::new();
-    for (source, _) in &manifests {
-        let path = check::mutated_path(folder, source);
-        if let Some(other) = targets.insert(path.clone(), source) {
-            let same_file = |a: &str, b: &str| {
-                a == b
-                    || std::fs::canonicalize(a).ok().is_some()
-                        && std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok()
-            };
-            if !same_file(other, source) {
-                anyhow::bail!(
-                    "--mutated: {other} and {source} would both be written to {}; check them in separate runs",
-                    path.display()
-                );
-            }
+    let outputs: Vec<(PathBuf, &str, Vec<serde_json::Value>)> = report
+        .final_manifests()
+        .into_iter()
+        .map(|(source, objects)| (check::mutated_path(folder, source), source, objects))
+        .collect();
+    let same_file = |a: &str, b: &str| {
+        a == b
+            || matches!(
+                (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+                (Ok(a), Ok(b)) if a == b
+            )
+    };
+    let mut targets: std::collections::BTreeMap<&Path, &str> = std::collections::BTreeMap::new();
+    for (path, source, _) in &outputs {
+        if let Some(other) = targets.insert(path, source)
+            && !same_file(other, source)
+        {
+            anyhow::bail!(
+                "--mutated: {other} and {source} would both be written to {}; check them in separate runs",
+                path.display()
+            );
         }
     }
-    for (source, objects) in &manifests {
-        let path = check::mutated_path(folder, source);
+    for (path, _, objects) in &outputs {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        std::fs::write(&path, yaml::to_yaml_stream(objects))
+        std::fs::write(path, yaml::to_yaml_stream(objects))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())

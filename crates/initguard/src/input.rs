@@ -2,7 +2,6 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -47,8 +46,9 @@ pub enum InputError {
         path: String,
         source: std::io::Error,
     },
+    /// Broken YAML or JSON, or a document kubectl would refuse to read.
     #[error("{path}:{line}: document {document}: {message}")]
-    Yaml {
+    Syntax {
         path: String,
         line: usize,
         document: usize,
@@ -153,7 +153,7 @@ pub fn parse_source(index: usize, source: &Source) -> (Vec<Document>, Vec<InputE
         let document = match document {
             Ok(document) => document,
             Err(error) => {
-                errors.push(InputError::Yaml {
+                errors.push(InputError::Syntax {
                     path: source.name.clone(),
                     line: error.line,
                     document: error.number,

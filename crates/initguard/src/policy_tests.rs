@@ -29,6 +29,10 @@
 //!
 //! The policy runs in `enforce` mode with `failurePolicy: Fail`, mutate then validate, as in
 //! `check`; a policy error is a denial whose message says so.
+//!
+//! `manifest`, `review` and `patched` files are read as `check` reads manifests (kubectl's
+//! YAML: see [`crate::yaml`]); the suite file itself, with inline `object`s and `settings`, is
+//! read like the config file.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -42,6 +46,8 @@ use initguard_wasm::{ModuleSpec, WasmHost};
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::yaml;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -201,17 +207,26 @@ fn run_suite(
     Ok(())
 }
 
-fn read_yaml(path: &Path) -> Result<Value, String> {
+/// A manifest, review or golden file, read as `check` (and kubectl) reads manifests.
+fn read_manifest(path: &Path) -> Result<Value, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    first_document(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn first_document(text: &str) -> Result<Value, String> {
+    match yaml::read_stream(text).into_iter().next() {
+        Some(Ok(document)) => Ok(document.value),
+        Some(Err(error)) => Err(error.to_string()),
+        None => Err("no document".to_owned()),
+    }
 }
 
 fn request_of(case: &Case, base: &Path) -> Result<Request, String> {
     match (&case.object, &case.manifest, &case.review) {
         (Some(object), None, None) => Ok(Request::create(object.clone())),
-        (None, Some(manifest), None) => Ok(Request::create(read_yaml(&base.join(manifest))?)),
+        (None, Some(manifest), None) => Ok(Request::create(read_manifest(&base.join(manifest))?)),
         (None, None, Some(review)) => {
-            let value = read_yaml(&base.join(review))?;
+            let value = read_manifest(&base.join(review))?;
             Ok(Review::from_value(&value)
                 .map_err(|e| e.to_string())?
                 .request)
@@ -355,14 +370,14 @@ fn run_case(
 
 /// Compares the patched object with a YAML golden file; `INITGUARD_BLESS` rewrites it.
 fn compare_golden(path: &Path, actual: &Value) -> Result<(), String> {
-    let rendered = serde_yaml_ng::to_string(actual).map_err(|e| e.to_string())?;
+    let rendered = yaml::to_yaml(actual);
     if std::env::var_os("INITGUARD_BLESS").is_some() {
         return std::fs::write(path, &rendered).map_err(|e| format!("{}: {e}", path.display()));
     }
     let expected = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: {e} (INITGUARD_BLESS=1 writes it)", path.display()))?;
-    let expected_value: Value =
-        serde_yaml_ng::from_str(&expected).map_err(|e| format!("{}: {e}", path.display()))?;
+    let expected_value =
+        first_document(&expected).map_err(|e| format!("{}: {e}", path.display()))?;
     if &expected_value == actual {
         return Ok(());
     }

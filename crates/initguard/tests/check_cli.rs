@@ -331,6 +331,9 @@ fn yaml_is_read_and_written_as_kubectl_does() {
         "sidecar.istio.io/inject: 'off'",
         "cluster-autoscaler.kubernetes.io/safe-to-evict: 'yes'",
         "defaultMode: 256",
+        "kind: ConfigMapList",
+        "resourceVersion: '4711'",
+        "items: []\nkind: RoleList",
     ] {
         assert!(out.contains(quoted), "{quoted} missing:\n{out}");
     }

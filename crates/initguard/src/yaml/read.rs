@@ -60,10 +60,13 @@ fn read_json(text: &str) -> Vec<Result<YamlDocument, YamlError>> {
     let mut documents = Vec::new();
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
     let mut number = 0;
+    // Lines are counted from the end of the previous value, so the stream is scanned once.
+    let (mut counted_to, mut line) = (0, 1);
     loop {
         let start = stream.byte_offset();
-        let skipped = text[start..].len() - text[start..].trim_start().len();
-        let line = line_at(text, start + skipped);
+        let value_start = start + (text[start..].len() - text[start..].trim_start().len());
+        line += text[counted_to..value_start].matches('\n').count();
+        counted_to = value_start;
         match stream.next() {
             None => break,
             Some(Ok(value)) => {
@@ -89,12 +92,8 @@ fn read_json(text: &str) -> Vec<Result<YamlDocument, YamlError>> {
     documents
 }
 
-fn line_at(text: &str, offset: usize) -> usize {
-    1 + text[..offset.min(text.len())].matches('\n').count()
-}
-
 /// One document's text, cut out of the stream.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 struct Chunk<'a> {
     number: usize,
     /// 1-based line of the chunk's first line in the stream.
@@ -192,12 +191,16 @@ impl Chunk<'_> {
     /// The chunk's first document as JSON, or `None` when it has none (or it is `null`).
     fn parse(&self) -> Result<Option<YamlDocument>, YamlError> {
         let mut text = std::borrow::Cow::Borrowed(self.text);
+        let mut reread = 0;
         let tree = loop {
             match self.tree(&text) {
                 Ok(tree) => break tree,
                 Err(error) => match tab_after_colon(&text, &error) {
-                    Some(fixed) => text = std::borrow::Cow::Owned(fixed),
-                    None => return Err(self.scan_error(&error)),
+                    Some(fixed) if reread + text.len() <= TAB_REPAIR_BUDGET => {
+                        reread += text.len();
+                        text = std::borrow::Cow::Owned(fixed);
+                    }
+                    _ => return Err(self.scan_error(&error)),
                 },
             }
         };
@@ -210,6 +213,7 @@ impl Chunk<'_> {
             aliased: 0,
             alias_depth: 0,
             active_aliases: Vec::new(),
+            depth: 0,
         };
         let value = decoder.value(0).map_err(|(line, message)| YamlError {
             number: self.number,
@@ -281,28 +285,40 @@ impl Chunk<'_> {
 }
 
 /// saphyr wants a space after a mapping's `:` where libyaml, and so kubectl, also takes a tab
-/// (`a:\tb`). When that is the error, the tab is replaced by a space, which changes no value
-/// and no position, and the chunk is parsed again: at most once per tab.
+/// (`a:\tb`). It reports that with its position just after the tabs; those tabs are replaced
+/// by spaces, which changes no value and no position, and the chunk is parsed again. Each
+/// repair re-reads the document, so their number is bounded by [`TAB_REPAIR_BUDGET`] bytes of
+/// re-reading (thousands for a manifest of a few KB); past it the error is reported as saphyr
+/// found it.
 fn tab_after_colon(text: &str, error: &ScanError) -> Option<String> {
     if !error
         .info()
-        .contains("must be followed by a valid YAML whitespace")
+        .contains("':' must be followed by a valid YAML whitespace")
     {
         return None;
     }
-    let line_start: usize = text
-        .split_inclusive('\n')
-        .take(error.marker().line().saturating_sub(1))
-        .map(str::len)
-        .sum();
-    let line_end = text[line_start..]
-        .find('\n')
-        .map_or(text.len(), |end| line_start + end);
-    let tab = line_start + text[line_start..line_end].find(":\t")? + 1;
-    let mut fixed = text.to_owned();
-    fixed.replace_range(tab..=tab, " ");
+    let at = text
+        .char_indices()
+        .nth(error.marker().index())
+        .map_or(text.len(), |(at, _)| at);
+    let before = text[..at].trim_end_matches('\t');
+    if before.len() == at || !before.ends_with(':') {
+        return None;
+    }
+    let mut fixed = String::with_capacity(text.len());
+    fixed.push_str(before);
+    fixed.extend(std::iter::repeat_n(' ', at - before.len()));
+    fixed.push_str(&text[at..]);
     Some(fixed)
 }
+
+/// How many bytes one document may be re-read for `:`-tab repairs (see [`tab_after_colon`]).
+const TAB_REPAIR_BUDGET: usize = 64 << 20;
+
+/// How deeply collections may nest once aliases are expanded: serde_json's own limit for JSON
+/// input, so that a document is refused alike in either syntax, and no hostile nesting can
+/// exhaust a thread's stack while decoding (or later dropping) the value.
+const MAX_DEPTH: usize = 128;
 
 /// The long form of a tag, as goyaml.v2 compares them (`tag:yaml.org,2002:int`, `!local`).
 fn long_tag(handle: &str, suffix: &str) -> String {
@@ -335,6 +351,8 @@ struct Decoder<'t> {
     aliased: usize,
     alias_depth: usize,
     active_aliases: Vec<usize>,
+    /// Collections open around the node being decoded.
+    depth: usize,
 }
 
 impl Decoder<'_> {
@@ -388,17 +406,34 @@ impl Decoder<'_> {
                     .map_err(|e| self.fail(index, e.message))?;
                 json_scalar(scalar).map_err(|message| self.fail(index, message))
             }
-            Node::Sequence(items) => items
-                .iter()
-                .map(|item| self.value(*item))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Value::Array),
+            Node::Sequence(items) => {
+                self.enter_collection(index)?;
+                let items = items
+                    .iter()
+                    .map(|item| self.value(*item))
+                    .collect::<Result<Vec<_>, _>>();
+                self.depth -= 1;
+                items.map(Value::Array)
+            }
             Node::Mapping(entries) => {
+                self.enter_collection(index)?;
                 let mut map = Map::new();
-                self.mapping_into(entries, &mut map)?;
-                Ok(Value::Object(map))
+                let filled = self.mapping_into(entries, &mut map);
+                self.depth -= 1;
+                filled.map(|()| Value::Object(map))
             }
         }
+    }
+
+    fn enter_collection(&mut self, index: usize) -> Result<(), DecodeError> {
+        if self.depth == MAX_DEPTH {
+            return Err(self.fail(
+                index,
+                format!("collections nest deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        self.depth += 1;
+        Ok(())
     }
 
     /// `(*decoder).mapping` into a map: entries in order, later keys overwrite earlier ones,

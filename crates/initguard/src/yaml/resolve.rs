@@ -114,7 +114,7 @@ pub fn resolve_untagged(value: &str) -> Scalar {
     }
     match value.as_bytes()[0] {
         // hint '.': strconv.ParseFloat of the text as is.
-        b'.' if is_go_decimal_float(value) => {
+        b'.' if is_yaml_style_float(value) => {
             if let Some(float) = parse_finite(value) {
                 return Scalar::Float(float);
             }
@@ -152,7 +152,9 @@ fn parse_finite(text: &str) -> Option<f64> {
     text.parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
-/// `yamlStyleFloat`: `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
+/// `yamlStyleFloat`: `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`. For a text
+/// starting with `.` this is also exactly what Go's ParseFloat accepts (no underscores without
+/// a base prefix), which resolve.go's `.` hint calls.
 fn is_yaml_style_float(text: &str) -> bool {
     let rest = text.strip_prefix(['+', '-']).unwrap_or(text);
     let (mantissa, exponent) = match rest.find(['e', 'E']) {
@@ -161,9 +163,7 @@ fn is_yaml_style_float(text: &str) -> bool {
     };
     let mantissa_ok = match mantissa.split_once('.') {
         Some(("", fraction)) => !fraction.is_empty() && all_digits(fraction),
-        Some((whole, fraction)) => {
-            !whole.is_empty() && all_digits(whole) && (fraction.is_empty() || all_digits(fraction))
-        }
+        Some((whole, fraction)) => !whole.is_empty() && all_digits(whole) && all_digits(fraction),
         None => !mantissa.is_empty() && all_digits(mantissa),
     };
     let exponent_ok = exponent.is_none_or(|e| {
@@ -171,21 +171,6 @@ fn is_yaml_style_float(text: &str) -> bool {
         !digits.is_empty() && all_digits(digits)
     });
     mantissa_ok && exponent_ok
-}
-
-/// What Go's ParseFloat accepts of a text starting with `.`: `.5`, `.5e3`.
-fn is_go_decimal_float(text: &str) -> bool {
-    let rest = &text[1..];
-    let (fraction, exponent) = match rest.find(['e', 'E']) {
-        Some(at) => (&rest[..at], Some(&rest[at + 1..])),
-        None => (rest, None),
-    };
-    !fraction.is_empty()
-        && all_digits(fraction)
-        && exponent.is_none_or(|e| {
-            let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
-            !digits.is_empty() && all_digits(digits)
-        })
 }
 
 fn all_digits(text: &str) -> bool {

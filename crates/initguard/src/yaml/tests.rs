@@ -130,9 +130,60 @@ fn alias_bombs_are_refused() {
 #[test]
 fn tabs_and_syntax_errors_name_their_line() {
     assert_eq!(read_one("a:\t1\nb: x\ty\n"), json!({"a": 1, "b": "x\ty"}));
+    // Many of them are repaired, one by one.
+    let mut many = String::new();
+    for i in 0..500 {
+        let _ = writeln!(many, "k{i}:\tv{i}");
+    }
+    assert_eq!(read_one(&many)["k499"], "v499");
+    // Only the tab saphyr stopped at is repaired: a quoted `:`-tab keeps its tab.
+    assert_eq!(read_one("'k:\tq':\t\tv\n"), json!({"k:\tq": "v"}));
     let error = read_error("kind: Pod\nmetadata:\n\tname: t\n");
     assert!(error.starts_with("line 3: invalid YAML"), "{error}");
     assert!(read_error("a: .inf\n").contains("json: unsupported value: +Inf"));
+}
+
+/// Nesting is bounded (serde_json's limit of 128), also when aliases build it, so no document
+/// can exhaust a thread's stack; the limit is reported with its line.
+#[test]
+fn nesting_is_bounded() {
+    let deep = format!("kind: Pod\nx: {}{}\n", "[".repeat(127), "]".repeat(127));
+    assert!(read_stream(&deep)[0].is_ok());
+    // saphyr bounds flow nesting itself; block nesting is bounded by the decoder.
+    let flow = format!(
+        "kind: Pod\nx: {}{}\n",
+        "[".repeat(200_000),
+        "]".repeat(200_000)
+    );
+    assert!(read_error(&flow).contains("recursion limit exceeded"));
+    let block = format!("kind: Pod\nx:\n{}y\n", "- ".repeat(5_000));
+    assert!(
+        read_error(&block)
+            .contains("line 3: invalid YAML: collections nest deeper than 128 levels")
+    );
+    let mut chain = String::from("a0: &a0 [x]\n");
+    for level in 1..300 {
+        let _ = writeln!(chain, "a{level}: &a{level} [*a{}]", level - 1);
+    }
+    let error = read_error(&chain);
+    assert!(
+        error.contains("nest deeper") || error.contains("excessive aliasing"),
+        "{error}"
+    );
+}
+
+/// A JSON stream numbers its objects and gives each the line it starts on.
+#[test]
+fn json_streams_count_lines_once() {
+    let text = "{\"kind\": \"A\"}\n{\"kind\":\n \"B\"}\n\n\n{\"kind\": \"C\"}\n";
+    let found: Vec<_> = read_stream(text)
+        .into_iter()
+        .map(|d| {
+            let d = d.unwrap();
+            (d.number, d.line)
+        })
+        .collect();
+    assert_eq!(found, [(1, 1), (2, 2), (3, 6)]);
 }
 
 /// The strings a YAML 1.1 reader would take for something else, and the shapes of text that
