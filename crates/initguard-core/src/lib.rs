@@ -11,6 +11,7 @@ pub mod matching;
 pub mod path;
 pub mod pipeline;
 pub mod policy;
+pub mod release;
 pub mod request;
 pub mod response;
 pub mod workload;
@@ -23,5 +24,6 @@ pub use policy::{FailurePolicy, Mode, Outcome, Policy, PolicyError, Violation};
 pub use request::{Request, Review, ReviewError, ReviewVersion};
 pub use response::ReviewResponse;
 pub use workload::{
-    ContainerImage, ContainerKind, ContainerRef, ImageView, Workload, WorkloadError, WorkloadKind,
+    ContainerImage, ContainerKind, ContainerRef, ImageView, NotServed, Workload, WorkloadError,
+    WorkloadKind,
 };

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::request::{Operation, Request};
-use crate::workload::WorkloadKind;
 
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
@@ -78,7 +77,7 @@ impl MatchRules {
     }
 
     pub fn matches(&self, request: &Request) -> bool {
-        self.matches_kind(&request.kind.kind)
+        self.matches_kind(request)
             && self.matches_operation(&request.operation)
             && self.matches_namespace(request)
             && self
@@ -87,11 +86,13 @@ impl MatchRules {
                 .is_none_or(|selector| selector_matches(selector, |key| request.object_label(key)))
     }
 
-    fn matches_kind(&self, kind: &str) -> bool {
+    fn matches_kind(&self, request: &Request) -> bool {
         if self.kinds.is_empty() {
-            return WorkloadKind::from_kind(kind).is_some();
+            return request.workload_kind().is_some();
         }
-        self.kinds.iter().any(|k| k == "*" || k == kind)
+        self.kinds
+            .iter()
+            .any(|k| k == "*" || *k == request.kind.kind)
     }
 
     fn matches_operation(&self, operation: &Operation) -> bool {

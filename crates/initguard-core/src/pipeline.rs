@@ -51,6 +51,8 @@ pub struct PolicyReport {
     pub mode: Mode,
     pub failure_policy: FailurePolicy,
     pub mutating: bool,
+    /// The policy's [`Policy::profile`].
+    pub profile: Option<&'static str>,
     pub duration: Duration,
     pub result: Result<Outcome, PolicyError>,
 }
@@ -122,10 +124,12 @@ impl Pipeline {
                 mode: entry.mode,
                 failure_policy: entry.failure_policy,
                 mutating: entry.policy.mutating(),
+                profile: entry.policy.profile(),
                 duration: started.elapsed(),
                 result,
             });
         }
+        leave_out_repeats(&mut reports);
 
         // The JSON tree of the original is built only when a policy changed the object.
         let last = mutated.as_ref().and_then(Request::object);
@@ -148,6 +152,74 @@ impl Pipeline {
     }
 }
 
+/// How much a finding of a report weighs: a denial over a warning over a record.
+fn weight(report: &PolicyReport) -> u8 {
+    match report.mode {
+        Mode::Enforce => 2,
+        Mode::Warn => 1,
+        Mode::Audit => 0,
+    }
+}
+
+/// Removes the findings a user would otherwise read twice:
+///
+/// - A profile's warn entries say nothing once an enforce entry of the same profile denies, as
+///   Pod Security Admission "avoid[s] adding warnings to a request we're already going to reject
+///   with an error" (kubernetes/kubernetes
+///   `staging/src/k8s.io/pod-security-admission/admission/admission.go`, `EvaluatePod`).
+/// - A finding that restates another policy's rule for the same containers is left out when that
+///   rule reports them at least as severely (IG-H007 beside Pod Security's restricted checks).
+fn leave_out_repeats(reports: &mut [PolicyReport]) {
+    let denying: Vec<&str> = reports
+        .iter()
+        .filter(|r| r.mode == Mode::Enforce)
+        .filter(|r| r.result.as_ref().is_ok_and(|o| !o.violations.is_empty()))
+        .filter_map(|r| r.profile)
+        .collect();
+    for report in reports.iter_mut() {
+        if report.mode == Mode::Warn
+            && report.profile.is_some_and(|p| denying.contains(&p))
+            && let Ok(outcome) = &mut report.result
+        {
+            outcome.violations.clear();
+            outcome.warnings.clear();
+        }
+    }
+    let restated: Vec<Vec<bool>> = reports
+        .iter()
+        .enumerate()
+        .map(|(index, report)| {
+            let Ok(outcome) = &report.result else {
+                return Vec::new();
+            };
+            outcome
+                .violations
+                .iter()
+                .map(|violation| {
+                    violation.restates.is_some()
+                        && reports.iter().enumerate().any(|(other_index, other)| {
+                            other_index != index
+                                && weight(other) >= weight(report)
+                                && other.result.as_ref().is_ok_and(|o| {
+                                    o.violations.iter().any(|w| violation.restated_by(w))
+                                })
+                        })
+                })
+                .collect()
+        })
+        .collect();
+    for (report, restated) in reports.iter_mut().zip(restated) {
+        if let Ok(outcome) = &mut report.result
+            && restated.contains(&true)
+        {
+            let mut flags = restated.into_iter();
+            outcome
+                .violations
+                .retain(|_| !flags.next().unwrap_or(false));
+        }
+    }
+}
+
 fn apply(request: &Request, patch: &json_patch::Patch) -> Result<Value, PolicyError> {
     let mut object = request.object().cloned().unwrap_or(Value::Null);
     json_patch::patch(&mut object, &patch.0)
@@ -165,12 +237,7 @@ fn decide(reports: &[PolicyReport]) -> (Option<Denial>, Vec<String>) {
     for report in reports {
         match &report.result {
             Ok(outcome) => {
-                warnings.extend(
-                    outcome
-                        .warnings
-                        .iter()
-                        .map(|w| format!("{}: {w}", report.name)),
-                );
+                warnings.extend(outcome.warnings.iter().map(|w| describe(&report.name, w)));
                 let found = outcome.violations.iter().map(|v| describe(&report.name, v));
                 match report.mode {
                     Mode::Enforce => denied.extend(found),
@@ -379,6 +446,132 @@ mod tests {
         let validate_only = pipeline.evaluate(&request, Phase::Validate);
         assert!(!validate_only.allowed());
         assert!(validate_only.patch.0.is_empty());
+    }
+
+    /// Stands for one level of a standard: reports `CHECK` for container `app`.
+    #[derive(Debug)]
+    struct Standard;
+
+    impl Policy for Standard {
+        fn profile(&self) -> Option<&'static str> {
+            Some("standard")
+        }
+        fn evaluate(&self, _: &Request) -> Result<Outcome, PolicyError> {
+            Ok(Outcome {
+                violations: vec![Violation {
+                    containers: vec!["app".into()],
+                    ..Violation::object("CHECK", "containers \"app\" must comply")
+                }],
+                ..Outcome::default()
+            })
+        }
+    }
+
+    /// Says `CHECK` again for container `app`, and something of its own.
+    #[derive(Debug)]
+    struct Restates;
+
+    impl Policy for Restates {
+        fn evaluate(&self, _: &Request) -> Result<Outcome, PolicyError> {
+            Ok(Outcome {
+                violations: vec![
+                    Violation::object("R-1", "app must comply").restating("CHECK", "app"),
+                    Violation::object("R-1", "init must comply").restating("CHECK", "init"),
+                    Violation::object("R-2", "something else"),
+                ],
+                ..Outcome::default()
+            })
+        }
+    }
+
+    fn rules_of(decision: &Decision) -> Vec<(String, Vec<String>)> {
+        decision
+            .reports
+            .iter()
+            .map(|r| {
+                let outcome = r.result.as_ref().unwrap();
+                (
+                    r.name.clone(),
+                    outcome
+                        .violations
+                        .iter()
+                        .map(|v| v.message.clone())
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_restatement_defers_to_an_as_severe_report_of_its_rule() {
+        let request = pod_without_image();
+        let pipeline = |restating: Mode, standard: Mode| {
+            Pipeline::new(vec![
+                entry(
+                    "restates",
+                    restating,
+                    FailurePolicy::Fail,
+                    Arc::new(Restates),
+                ),
+                entry(
+                    "standard",
+                    standard,
+                    FailurePolicy::Fail,
+                    Arc::new(Standard),
+                ),
+            ])
+        };
+        let both_warn = pipeline(Mode::Warn, Mode::Warn).evaluate(&request, Phase::All);
+        assert_eq!(
+            rules_of(&both_warn)[0].1,
+            ["init must comply", "something else"],
+            "the container the standard names is left to it; the others stay"
+        );
+        let stricter = pipeline(Mode::Enforce, Mode::Warn).evaluate(&request, Phase::All);
+        assert_eq!(
+            rules_of(&stricter)[0].1.len(),
+            3,
+            "a denial is never dropped for a warning"
+        );
+        assert!(!stricter.allowed());
+    }
+
+    /// Pod Security Admission "avoid[s] adding warnings to a request we're already going to
+    /// reject with an error": kubernetes/kubernetes
+    /// `staging/src/k8s.io/pod-security-admission/admission/admission.go`, `EvaluatePod`.
+    #[test]
+    fn a_profile_that_denies_adds_no_warnings() {
+        let request = pod_without_image();
+        let pipeline = Pipeline::new(vec![
+            entry(
+                "baseline",
+                Mode::Enforce,
+                FailurePolicy::Fail,
+                Arc::new(Standard),
+            ),
+            entry(
+                "restricted",
+                Mode::Warn,
+                FailurePolicy::Fail,
+                Arc::new(Standard),
+            ),
+            entry(
+                "other",
+                Mode::Warn,
+                FailurePolicy::Fail,
+                Arc::new(NeedsImage),
+            ),
+        ]);
+        let decision = pipeline.evaluate(&request, Phase::All);
+        assert_eq!(
+            decision.denial.unwrap().message,
+            "[baseline/CHECK] containers \"app\" must comply"
+        );
+        assert_eq!(
+            decision.warnings,
+            ["[other/T-1] spec.initContainers[0].image: Required value"],
+            "other policies still warn"
+        );
     }
 
     #[test]

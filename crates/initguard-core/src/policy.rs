@@ -23,20 +23,29 @@ pub trait Policy: Send + Sync + fmt::Debug {
     /// Evaluates one request. A broken rule or object is an `Err`, a rule that is not met is a
     /// violation in the `Ok` outcome.
     fn evaluate(&self, request: &Request) -> Result<Outcome, PolicyError>;
+
+    /// The standard this policy applies, when several pipeline entries applying it act as one
+    /// admission plugin: Pod Security Admission adds no warnings to a request its enforce
+    /// level denies, so a warn entry of a profile says nothing once an enforce entry of the same
+    /// profile denies.
+    fn profile(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// What a policy found.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Outcome {
     pub violations: Vec<Violation>,
-    /// Advice that never denies, whatever the mode.
-    pub warnings: Vec<String>,
+    /// Advice that never denies, whatever the mode: findings like violations, with a rule id
+    /// and a path where the policy has them.
+    pub warnings: Vec<Violation>,
     /// Changes to the object, relative to the object the policy was given.
     pub patch: Option<json_patch::Patch>,
 }
 
 /// One unmet rule, at one place in the object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Violation {
     /// Stable id of the rule (`IG-V001`); WASM policies may leave it empty.
     pub rule: Cow<'static, str>,
@@ -44,6 +53,14 @@ pub struct Violation {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     pub message: String,
+    /// The containers the finding names, when it names several in one message (a Pod
+    /// Security check lists every container that fails it).
+    #[serde(skip)]
+    pub containers: Vec<String>,
+    /// The rule this finding says again in its own words, for the containers it names: the
+    /// pipeline leaves it out when that rule already reports them at least as severely.
+    #[serde(skip)]
+    pub restates: Option<&'static str>,
 }
 
 impl Violation {
@@ -52,15 +69,39 @@ impl Violation {
             rule: Cow::Borrowed(rule),
             path: Some(path.to_string()),
             message: message.into(),
+            ..Self::default()
         }
     }
 
     pub fn object(rule: &'static str, message: impl Into<String>) -> Self {
         Self {
             rule: Cow::Borrowed(rule),
-            path: None,
             message: message.into(),
+            ..Self::default()
         }
+    }
+
+    /// A finding of no particular rule or field, as a 0.1 WASM policy's warnings are.
+    pub fn message(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Marks this finding, about `container`, as a restatement of `rule`.
+    #[must_use]
+    pub fn restating(mut self, rule: &'static str, container: &str) -> Self {
+        self.restates = Some(rule);
+        self.containers = vec![container.to_owned()];
+        self
+    }
+
+    /// Whether this finding is `other`'s rule said again about containers `other` names.
+    pub(crate) fn restated_by(&self, other: &Self) -> bool {
+        self.restates.is_some_and(|rule| other.rule == rule)
+            && !self.containers.is_empty()
+            && self.containers.iter().all(|c| other.containers.contains(c))
     }
 }
 

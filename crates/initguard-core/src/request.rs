@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::workload::{ImageView, Workload, WorkloadError};
+use crate::workload::{ImageView, Workload, WorkloadError, WorkloadKind};
 
 /// The `admission.k8s.io` versions the apiserver speaks; a response uses the request's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -323,7 +323,7 @@ impl Object {
     }
 
     /// The typed pod template of an object of `kind`, read from the text as received.
-    fn workload(&self, kind: &str) -> Result<Option<&Workload>, WorkloadError> {
+    fn workload(&self, kind: WorkloadKind) -> Result<Option<&Workload>, WorkloadError> {
         let cached = self.workload.get_or_init(|| match &self.body {
             Body::Tree(value) => Workload::from_object(kind, value),
             Body::Json { json, .. } => Workload::from_json(kind, json.get()),
@@ -334,7 +334,7 @@ impl Object {
         }
     }
 
-    fn images(&self, kind: &str) -> Result<Option<ImageView<'_>>, WorkloadError> {
+    fn images(&self, kind: WorkloadKind) -> Result<Option<ImageView<'_>>, WorkloadError> {
         match &self.body {
             Body::Tree(value) => ImageView::from_object(kind, value),
             Body::Json { json, .. } => ImageView::from_json(kind, json.get()),
@@ -471,27 +471,32 @@ impl Request {
     ///
     /// `Ok(None)` for kinds without a pod spec; an error when the spec is malformed.
     pub fn workload(&self) -> Result<Option<&Workload>, WorkloadError> {
-        match &self.object {
-            Some(object) => object.workload(&self.kind.kind),
-            None => Ok(None),
+        match (&self.object, self.workload_kind()) {
+            (Some(object), Some(kind)) => object.workload(kind),
+            _ => Ok(None),
         }
+    }
+
+    /// The workload kind the request is about, by API group and kind.
+    pub fn workload_kind(&self) -> Option<WorkloadKind> {
+        WorkloadKind::of(&self.kind.group, &self.kind.kind)
     }
 
     /// The typed pod template of the object before an UPDATE, read on first use and shared
     /// like [`Self::workload`].
     pub fn old_workload(&self) -> Result<Option<&Workload>, WorkloadError> {
-        match &self.old_object {
-            Some(object) => object.workload(&self.kind.kind),
-            None => Ok(None),
+        match (&self.old_object, self.workload_kind()) {
+            (Some(object), Some(kind)) => object.workload(kind),
+            _ => Ok(None),
         }
     }
 
     /// The names and images of the object's containers, borrowed from the request: for policies
     /// that need nothing else, much cheaper than [`Self::workload`] when that is not read yet.
     pub fn images(&self) -> Result<Option<ImageView<'_>>, WorkloadError> {
-        match &self.object {
-            Some(object) => object.images(&self.kind.kind),
-            None => Ok(None),
+        match (&self.object, self.workload_kind()) {
+            (Some(object), Some(kind)) => object.images(kind),
+            _ => Ok(None),
         }
     }
 

@@ -11,6 +11,49 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use crate::path::FieldPath;
+use crate::release::Release;
+
+/// Every API version that served a workload kind: the kind, `group/version`, the first
+/// release that served it and the first that no longer did.
+const SERVED: &[(WorkloadKind, &str, u32, Option<u32>)] = &[
+    (WorkloadKind::Pod, "v1", 0, None),
+    (WorkloadKind::PodTemplate, "v1", 0, None),
+    (WorkloadKind::ReplicationController, "v1", 0, None),
+    (WorkloadKind::Deployment, "apps/v1", 9, None),
+    (WorkloadKind::Deployment, "apps/v1beta2", 8, Some(16)),
+    (WorkloadKind::Deployment, "apps/v1beta1", 6, Some(16)),
+    (WorkloadKind::Deployment, "extensions/v1beta1", 2, Some(16)),
+    (WorkloadKind::ReplicaSet, "apps/v1", 9, None),
+    (WorkloadKind::ReplicaSet, "apps/v1beta2", 8, Some(16)),
+    (WorkloadKind::ReplicaSet, "extensions/v1beta1", 2, Some(16)),
+    (WorkloadKind::DaemonSet, "apps/v1", 9, None),
+    (WorkloadKind::DaemonSet, "apps/v1beta2", 8, Some(16)),
+    (WorkloadKind::DaemonSet, "extensions/v1beta1", 2, Some(16)),
+    (WorkloadKind::StatefulSet, "apps/v1", 9, None),
+    (WorkloadKind::StatefulSet, "apps/v1beta2", 8, Some(16)),
+    (WorkloadKind::StatefulSet, "apps/v1beta1", 5, Some(16)),
+    (WorkloadKind::Job, "batch/v1", 2, None),
+    (WorkloadKind::CronJob, "batch/v1", 21, None),
+    (WorkloadKind::CronJob, "batch/v1beta1", 8, Some(25)),
+];
+
+/// A workload in an API version its release does not serve: the apiserver answers 404 and
+/// kubectl cannot map it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "no matches for kind {:?} in version {:?}: Kubernetes {release} does not serve it{}{}",
+    kind.as_str(),
+    api_version,
+    removed_in.map(|r| format!(" (removed in {r})")).unwrap_or_default(),
+    instead.map(|v| format!("; use {v}")).unwrap_or_default()
+)]
+pub struct NotServed {
+    pub kind: WorkloadKind,
+    pub api_version: String,
+    pub release: Release,
+    pub removed_in: Option<Release>,
+    pub instead: Option<&'static str>,
+}
 
 /// The kinds that carry a pod spec, and where they keep it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,11 +82,56 @@ impl WorkloadKind {
         Self::ReplicationController,
     ];
 
-    /// The kind for an object's `kind` field, if it carries a pod spec.
-    pub fn from_kind(kind: &str) -> Option<Self> {
+    /// The workload an API group and kind name, if it carries a pod spec. The group counts: a
+    /// custom resource that happens to be called `Deployment` is not apps' Deployment.
+    pub fn of(group: &str, kind: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
-            .find(|candidate| candidate.as_str() == kind)
+            .find(|candidate| candidate.as_str() == kind && candidate.groups().contains(&group))
+    }
+
+    /// The API groups that have served the kind, in some version.
+    fn groups(self) -> &'static [&'static str] {
+        match self {
+            Self::Pod | Self::PodTemplate | Self::ReplicationController => &[""],
+            Self::Deployment | Self::ReplicaSet | Self::DaemonSet => &["apps", "extensions"],
+            Self::StatefulSet => &["apps"],
+            Self::Job | Self::CronJob => &["batch"],
+        }
+    }
+
+    /// Whether Kubernetes `release` serves the kind in `api_version` (`apps/v1`), by default:
+    /// the release's API as the Kubernetes deprecation guide lists removals (v1.16: the
+    /// `extensions/v1beta1`, `apps/v1beta1` and `apps/v1beta2` workloads; v1.25:
+    /// `batch/v1beta1` CronJob). Alpha versions are never served by default.
+    pub fn served_in(self, api_version: &str, release: Release) -> Result<(), NotServed> {
+        let versions = SERVED.iter().filter(|(kind, ..)| *kind == self);
+        let current = |(_, _, from, until): &&(Self, &str, u32, Option<u32>)| {
+            *from <= release.minor() && until.is_none_or(|until| release.minor() < until)
+        };
+        if versions
+            .clone()
+            .any(|entry| entry.1 == api_version && current(&entry))
+        {
+            return Ok(());
+        }
+        let removed_in = versions
+            .clone()
+            .find(|(_, version, ..)| *version == api_version)
+            .and_then(|(.., until)| *until)
+            .filter(|until| *until <= release.minor())
+            .map(Release::new);
+        let instead = versions
+            .filter(current)
+            .map(|(_, version, ..)| *version)
+            .next();
+        Err(NotServed {
+            kind: self,
+            api_version: api_version.to_owned(),
+            release,
+            removed_in,
+            instead,
+        })
     }
 
     pub fn as_str(self) -> &'static str {
@@ -105,12 +193,9 @@ pub struct WorkloadError {
 }
 
 impl Workload {
-    /// Reads the pod template of `object`; `Ok(None)` when `kind` carries no pod spec or the
-    /// object has no template yet.
-    pub fn from_object(kind: &str, object: &Value) -> Result<Option<Self>, WorkloadError> {
-        let Some(kind) = WorkloadKind::from_kind(kind) else {
-            return Ok(None);
-        };
+    /// Reads the pod template of `object`, a `kind`; `Ok(None)` when the object has no
+    /// template yet.
+    pub fn from_object(kind: WorkloadKind, object: &Value) -> Result<Option<Self>, WorkloadError> {
         match read_template::<Template, _>(kind, object) {
             Ok(template) => Ok(Self::new(kind, template)),
             Err(_) => Err(trace(kind, object)),
@@ -119,10 +204,7 @@ impl Workload {
 
     /// Reads the pod template straight from the object's JSON text, as the webhook receives
     /// it: one pass over the bytes, without building a JSON tree first.
-    pub fn from_json(kind: &str, json: &str) -> Result<Option<Self>, WorkloadError> {
-        let Some(kind) = WorkloadKind::from_kind(kind) else {
-            return Ok(None);
-        };
+    pub fn from_json(kind: WorkloadKind, json: &str) -> Result<Option<Self>, WorkloadError> {
         match read_template::<Template, _>(kind, &mut serde_json::Deserializer::from_str(json)) {
             Ok(template) => Ok(Self::new(kind, template)),
             Err(_) => Err(trace(kind, &mut serde_json::Deserializer::from_str(json))),
@@ -312,10 +394,10 @@ pub struct ContainerImage<'a> {
 
 impl<'a> ImageView<'a> {
     /// Reads the images of `object`'s pod template; `Ok(None)` as for [`Workload::from_object`].
-    pub fn from_object(kind: &str, object: &'a Value) -> Result<Option<Self>, WorkloadError> {
-        let Some(kind) = WorkloadKind::from_kind(kind) else {
-            return Ok(None);
-        };
+    pub fn from_object(
+        kind: WorkloadKind,
+        object: &'a Value,
+    ) -> Result<Option<Self>, WorkloadError> {
         match read_template::<ImageTemplate<'a>, _>(kind, object) {
             Ok(template) => Ok(Self::new(kind, template)),
             Err(_) => Err(trace(kind, object)),
@@ -323,10 +405,7 @@ impl<'a> ImageView<'a> {
     }
 
     /// Reads the images straight from the object's JSON text, borrowing them from it.
-    pub fn from_json(kind: &str, json: &'a str) -> Result<Option<Self>, WorkloadError> {
-        let Some(kind) = WorkloadKind::from_kind(kind) else {
-            return Ok(None);
-        };
+    pub fn from_json(kind: WorkloadKind, json: &'a str) -> Result<Option<Self>, WorkloadError> {
         match read_template::<ImageTemplate<'a>, _>(
             kind,
             &mut serde_json::Deserializer::from_str(json),
@@ -512,7 +591,9 @@ mod tests {
             ),
         ];
         for (kind, object, prefix) in cases {
-            let workload = Workload::from_object(kind, &object).unwrap().unwrap();
+            let workload = Workload::from_object(named(kind), &object)
+                .unwrap()
+                .unwrap();
             assert_eq!(workload.spec_path().to_string(), prefix, "{kind}");
             assert_eq!(workload.init_containers()[0].name, "init", "{kind}");
             assert_eq!(
@@ -530,8 +611,10 @@ mod tests {
             // The image view reads the same containers, from a tree and from text alike.
             let text = object.to_string();
             for view in [
-                ImageView::from_object(kind, &object).unwrap().unwrap(),
-                ImageView::from_json(kind, &text).unwrap().unwrap(),
+                ImageView::from_object(named(kind), &object)
+                    .unwrap()
+                    .unwrap(),
+                ImageView::from_json(named(kind), &text).unwrap().unwrap(),
             ] {
                 let seen: Vec<_> = view
                     .containers()
@@ -557,7 +640,9 @@ mod tests {
     #[test]
     fn the_image_view_borrows_plain_strings_and_reports_bad_shapes_at_their_path() {
         let text = r#"{"spec": {"initContainers": [{"name": "a", "image": "reg.example.com\/x:1", "env": [{"name": "E"}]}], "ephemeralContainers": [{"name": "d", "image": "busybox:1.36"}]}}"#;
-        let view = ImageView::from_json("Pod", text).unwrap().unwrap();
+        let view = ImageView::from_json(WorkloadKind::Pod, text)
+            .unwrap()
+            .unwrap();
         let [init, debug] = view.containers() else {
             panic!("{view:?}");
         };
@@ -568,37 +653,100 @@ mod tests {
         );
         assert!(matches!(debug.image, Some(Cow::Borrowed("busybox:1.36"))));
         assert_eq!(debug.kind, ContainerKind::Ephemeral);
-        let error =
-            ImageView::from_json("Pod", r#"{"spec": {"containers": [{"name": 3}]}}"#).unwrap_err();
+        let error = ImageView::from_json(
+            WorkloadKind::Pod,
+            r#"{"spec": {"containers": [{"name": 3}]}}"#,
+        )
+        .unwrap_err();
         assert_eq!(error.path.to_string(), "spec.containers[0].name");
+    }
+
+    fn named(kind: &str) -> WorkloadKind {
+        WorkloadKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == kind)
+            .unwrap()
     }
 
     #[test]
     fn other_kinds_have_no_workload() {
+        assert_eq!(WorkloadKind::of("", "ConfigMap"), None);
+        assert_eq!(
+            WorkloadKind::of("example.com", "Deployment"),
+            None,
+            "a custom resource named Deployment is not apps' Deployment"
+        );
+        assert_eq!(WorkloadKind::of("apps", "Pod"), None);
+        assert_eq!(
+            WorkloadKind::of("extensions", "DaemonSet"),
+            Some(WorkloadKind::DaemonSet)
+        );
         assert!(
-            Workload::from_object("ConfigMap", &json!({"data": {}}))
+            Workload::from_object(WorkloadKind::Deployment, &json!({"spec": {}}))
                 .unwrap()
                 .is_none()
         );
-        assert!(
-            Workload::from_object("Deployment", &json!({"spec": {}}))
-                .unwrap()
-                .is_none()
+    }
+
+    /// Removals as the Kubernetes deprecation guide (kubernetes/website
+    /// `content/en/docs/reference/using-api/deprecation-guide.md`) lists them, with kubectl's
+    /// RESTMapper wording (apimachinery `pkg/api/meta/errors.go`, `NoKindMatchError.Error`).
+    #[test]
+    fn api_versions_are_served_by_release() {
+        let latest = crate::release::LATEST;
+        assert_eq!(WorkloadKind::DaemonSet.served_in("apps/v1", latest), Ok(()));
+        assert_eq!(
+            WorkloadKind::DaemonSet
+                .served_in("extensions/v1beta1", latest)
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "no matches for kind \"DaemonSet\" in version \"extensions/v1beta1\": Kubernetes {latest} does not serve it (removed in v1.16); use apps/v1"
+            )
         );
+        let v1_15 = Release::new(15);
+        assert_eq!(
+            WorkloadKind::Deployment.served_in("extensions/v1beta1", v1_15),
+            Ok(())
+        );
+        assert_eq!(
+            WorkloadKind::CronJob.served_in("batch/v1beta1", Release::new(24)),
+            Ok(())
+        );
+        let cron = WorkloadKind::CronJob
+            .served_in("batch/v1beta1", Release::new(25))
+            .unwrap_err();
+        assert_eq!(cron.removed_in, Some(Release::new(25)));
+        assert_eq!(cron.instead, Some("batch/v1"));
+        let early = WorkloadKind::CronJob
+            .served_in("batch/v1", Release::new(20))
+            .unwrap_err();
+        assert_eq!(
+            (early.removed_in, early.instead),
+            (None, Some("batch/v1beta1")),
+            "batch/v1 CronJob arrived in v1.21"
+        );
+        assert!(
+            WorkloadKind::CronJob
+                .served_in("batch/v2alpha1", latest)
+                .is_err(),
+            "alpha versions are off by default"
+        );
+        assert_eq!(WorkloadKind::Pod.served_in("v1", Release::new(0)), Ok(()));
     }
 
     #[test]
     fn json_and_tree_read_alike() {
         let object = json!({"spec": {"template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "x:1"}]}}}});
-        let from_tree = Workload::from_object("Deployment", &object)
+        let from_tree = Workload::from_object(WorkloadKind::Deployment, &object)
             .unwrap()
             .unwrap();
-        let from_json = Workload::from_json("Deployment", &object.to_string())
+        let from_json = Workload::from_json(WorkloadKind::Deployment, &object.to_string())
             .unwrap()
             .unwrap();
         assert_eq!(from_tree.spec, from_json.spec);
         assert_eq!(from_tree.metadata, from_json.metadata);
-        let error = Workload::from_json("CronJob", r#"{"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": 5}]}}}}}}"#)
+        let error = Workload::from_json(WorkloadKind::CronJob, r#"{"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": 5}]}}}}}}"#)
             .unwrap_err();
         assert_eq!(
             error.path.to_string(),
@@ -609,7 +757,7 @@ mod tests {
     #[test]
     fn malformed_spec_names_its_path() {
         let error = Workload::from_object(
-            "Deployment",
+            WorkloadKind::Deployment,
             &json!({"spec": {"template": {"spec": {"containers": 3}}}}),
         )
         .unwrap_err();

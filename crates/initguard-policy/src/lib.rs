@@ -157,7 +157,15 @@ pub mod glue {
                     message: v.message,
                 })
                 .collect(),
-            warnings: outcome.warnings,
+            // The 0.1 contract carries warnings as text: the rule id leads, as in a denial.
+            warnings: outcome
+                .warnings
+                .into_iter()
+                .map(|w| match w.rule.as_ref() {
+                    "" => w.to_string(),
+                    rule => format!("{rule} {w}"),
+                })
+                .collect(),
             patch,
         })
     }

@@ -146,9 +146,10 @@ impl Policy for InitContainerHygiene {
             ));
         }
         if s.warn_restart_policy_never && restarts_never(workload) {
-            outcome.warnings.push(format!(
-                "{RESTART_NEVER} {}: Never with init containers: one failed init container fails the pod for good",
-                workload.spec_path().field("restartPolicy")
+            outcome.warnings.push(Violation::at(
+                RESTART_NEVER,
+                &workload.spec_path().field("restartPolicy"),
+                "Never with init containers: one failed init container fails the pod for good",
             ));
         }
         Ok(outcome)
@@ -319,6 +320,8 @@ fn check_bounded(container: &Container, path: &FieldPath, found: &mut Vec<Violat
     }
 }
 
+/// Each control is one Pod Security Standards check (`privileged` in baseline, the others in
+/// restricted) asked of every init container, so each finding names the check it restates.
 fn check_security_context(
     container: &Container,
     pod: Option<&PodSecurityContext>,
@@ -327,40 +330,69 @@ fn check_security_context(
 ) {
     let context = container.security_context.as_ref();
     let path = || path.field("securityContext");
+    let name = container.name.as_str();
     if context.and_then(|c| c.privileged) == Some(true) {
-        found.push(Violation::at(
-            SECURITY_CONTEXT,
-            &path().field("privileged"),
-            "Invalid value: true: init containers must not run privileged",
-        ));
+        found.push(
+            Violation::at(
+                SECURITY_CONTEXT,
+                &path().field("privileged"),
+                "Invalid value: true: init containers must not run privileged",
+            )
+            .restating("privileged", name),
+        );
     }
-    if context.and_then(|c| c.allow_privilege_escalation) != Some(false) {
-        found.push(Violation::at(
-            SECURITY_CONTEXT,
-            &path().field("allowPrivilegeEscalation"),
-            "Required value: must be false",
-        ));
+    let escalation = match context.and_then(|c| c.allow_privilege_escalation) {
+        Some(false) => None,
+        Some(true) => Some("Invalid value: true: must be false"),
+        None => Some("Required value: must be false"),
+    };
+    if let Some(message) = escalation {
+        found.push(
+            Violation::at(
+                SECURITY_CONTEXT,
+                &path().field("allowPrivilegeEscalation"),
+                message,
+            )
+            .restating("allowPrivilegeEscalation", name),
+        );
     }
-    let non_root = context
-        .and_then(|c| c.run_as_non_root)
-        .or_else(|| pod.and_then(|p| p.run_as_non_root));
-    if non_root != Some(true) {
-        found.push(Violation::at(
-            SECURITY_CONTEXT,
-            &path().field("runAsNonRoot"),
-            "Required value: must be true, here or in the pod's securityContext",
-        ));
+    let own = context.and_then(|c| c.run_as_non_root);
+    let non_root = match (own, pod.and_then(|p| p.run_as_non_root)) {
+        (Some(true), _) | (None, Some(true)) => None,
+        (Some(false), _) => Some("Invalid value: false: must be true".to_owned()),
+        (None, Some(false)) => {
+            Some("Required value: must be true (the pod's securityContext sets false)".to_owned())
+        }
+        (None, None) => {
+            Some("Required value: must be true, here or in the pod's securityContext".to_owned())
+        }
+    };
+    if let Some(message) = non_root {
+        found.push(
+            Violation::at(SECURITY_CONTEXT, &path().field("runAsNonRoot"), message)
+                .restating("runAsNonRoot", name),
+        );
     }
-    let drops_all = context
+    let drop = context
         .and_then(|c| c.capabilities.as_ref())
-        .and_then(|c| c.drop.as_ref())
-        .is_some_and(|drop| drop.iter().any(|d| d == "ALL"));
-    if !drops_all {
-        found.push(Violation::at(
-            SECURITY_CONTEXT,
-            &path().field("capabilities").field("drop"),
-            "Required value: must include \"ALL\"",
-        ));
+        .and_then(|c| c.drop.as_ref());
+    let drop_message = match drop {
+        Some(drop) if drop.iter().any(|d| d == "ALL") => None,
+        Some(drop) if !drop.is_empty() => Some(format!(
+            "Invalid value: {}: must include \"ALL\"",
+            serde_json::Value::from(drop.clone())
+        )),
+        _ => Some("Required value: must include \"ALL\"".to_owned()),
+    };
+    if let Some(message) = drop_message {
+        found.push(
+            Violation::at(
+                SECURITY_CONTEXT,
+                &path().field("capabilities").field("drop"),
+                message,
+            )
+            .restating("capabilities_restricted", name),
+        );
     }
 }
 

@@ -24,8 +24,9 @@ use crate::SettingsError;
 
 pub const NAME: &str = "pod-security";
 
-/// The newest version of the standards this build knows; `latest` pins to it.
-pub const LATEST: Version = Version(37);
+/// A version of the standards is the Kubernetes release that shipped it; `latest` is the
+/// newest release this build knows.
+pub use initguard_core::release::{LATEST, Release as Version};
 
 /// A level of the standards. `privileged` is the absence of checks: leave the policy out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
@@ -42,40 +43,6 @@ impl Level {
             Self::Baseline => "baseline",
             Self::Restricted => "restricted",
         }
-    }
-}
-
-/// A version of the standards: the Kubernetes minor release `v1.N` that shipped it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Version(u32);
-
-impl Version {
-    /// `v1.0` to `v1.37`, or `latest`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        if text == "latest" {
-            return Ok(LATEST);
-        }
-        let minor = text
-            .strip_prefix("v1.")
-            .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|m| m.parse::<u32>().ok())
-            .ok_or_else(|| format!("{text:?} is not a version: expected v1.N or latest"))?;
-        if minor > LATEST.0 {
-            return Err(format!(
-                "{text:?} is newer than the newest version this build knows ({LATEST}); use latest or an earlier version"
-            ));
-        }
-        Ok(Self(minor))
-    }
-
-    pub fn minor(self) -> u32 {
-        self.0
-    }
-}
-
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "v1.{}", self.0)
     }
 }
 
@@ -162,6 +129,10 @@ impl PodSecurity {
 }
 
 impl Policy for PodSecurity {
+    fn profile(&self) -> Option<&'static str> {
+        Some(NAME)
+    }
+
     fn evaluate(&self, request: &Request) -> Result<Outcome, PolicyError> {
         if self.exempts_request(request) {
             return Ok(Outcome::default());
@@ -181,7 +152,7 @@ impl Policy for PodSecurity {
                 .containers()
                 .filter(|c| !self.exempts_image(c.image))
                 .collect(),
-            version: self.version.0,
+            version: self.version.minor(),
         };
         let violations = self
             .checks
@@ -192,11 +163,14 @@ impl Policy for PodSecurity {
                     [only] => only.clone(),
                     _ => workload.spec_path().clone(),
                 };
-                Some(Violation::at(
-                    check.id,
-                    &path,
-                    format!("{} ({})", finding.reason, finding.detail),
-                ))
+                Some(Violation {
+                    containers: finding.containers,
+                    ..Violation::at(
+                        check.id,
+                        &path,
+                        format!("{} ({})", finding.reason, finding.detail),
+                    )
+                })
             })
             .collect();
         Ok(Outcome {
@@ -235,18 +209,20 @@ struct Check {
 fn checks_for(level: Level, version: Version) -> Vec<&'static Check> {
     CHECKS
         .iter()
-        .filter(|c| c.level <= level && c.since <= version.0)
+        .filter(|c| c.level <= level && c.since <= version.minor())
         .filter(|c| {
             level == Level::Baseline
                 || c.replaced_in_restricted_from
-                    .is_none_or(|from| version.0 < from)
+                    .is_none_or(|from| version.minor() < from)
         })
         .collect()
 }
 
 /// The id, level and first version of every check, as `(id, level, v1.N)`.
 pub fn check_table() -> impl Iterator<Item = (&'static str, Level, Version)> {
-    CHECKS.iter().map(|c| (c.id, c.level, Version(c.since)))
+    CHECKS
+        .iter()
+        .map(|c| (c.id, c.level, Version::new(c.since)))
 }
 
 const CHECKS: &[Check] = &[
@@ -388,6 +364,8 @@ struct Finding {
     reason: &'static str,
     detail: String,
     paths: Vec<FieldPath>,
+    /// The containers the detail names, so that a rule restating this check can defer to it.
+    containers: Vec<String>,
 }
 
 impl Finding {
@@ -396,7 +374,13 @@ impl Finding {
             reason,
             detail,
             paths,
+            containers: Vec::new(),
         }
+    }
+
+    fn naming(mut self, containers: &[&str]) -> Self {
+        self.containers = containers.iter().map(|&c| c.to_owned()).collect();
+        self
     }
 }
 
@@ -431,7 +415,7 @@ impl<'a> Setters<'a> {
             return None;
         }
         let detail = format!("{} {predicate}", self.phrase("and"));
-        Some(Finding::new(reason, detail, self.paths))
+        Some(Finding::new(reason, detail, self.paths).naming(&self.containers))
     }
 
     /// `pod`, `container "a"`, `pod and containers "a", "b"`, joined by `conjunction`.
@@ -1107,10 +1091,12 @@ fn pod_or_containers(
         (!implicit.is_empty())
             .then(|| format!("pod or {} {implicit_must}", implicit.phrase("and"))),
     ]);
+    let mut containers = explicit.containers;
+    containers.extend(implicit.containers);
     let mut paths = explicit.paths;
     // Every implicit offender is fixed at one place: the pod's own setting.
     paths.extend(implicit.paths.into_iter().next());
-    Some(Finding::new(reason, detail, paths))
+    Some(Finding::new(reason, detail, paths).naming(&containers))
 }
 
 fn run_as_non_root(pod: &PodView<'_>) -> Option<Finding> {
@@ -1230,9 +1216,11 @@ fn capabilities_restricted(pod: &PodView<'_>) -> Option<Finding> {
             )
         }),
     ]);
+    let mut containers = missing_drop.containers;
+    containers.extend(adding.containers);
     let mut paths = missing_drop.paths;
     paths.extend(adding.paths);
-    Some(Finding::new("unrestricted capabilities", detail, paths))
+    Some(Finding::new("unrestricted capabilities", detail, paths).naming(&containers))
 }
 
 fn run_as_user(pod: &PodView<'_>) -> Option<Finding> {

@@ -479,9 +479,14 @@ impl Policy for WasmPolicy {
                     rule: v.rule.unwrap_or_default().into(),
                     path: v.path,
                     message: v.message,
+                    ..Violation::default()
                 })
                 .collect(),
-            warnings: outcome.warnings,
+            warnings: outcome
+                .warnings
+                .into_iter()
+                .map(Violation::message)
+                .collect(),
             patch,
         })
     }

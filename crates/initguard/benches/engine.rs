@@ -11,6 +11,7 @@ use std::sync::LazyLock;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use initguard::check;
 use initguard::config::load_pipeline;
+use initguard_core::release::LATEST;
 use initguard_core::{Phase, Review, ReviewResponse};
 use serde_json::{Value, json};
 
@@ -128,7 +129,7 @@ fn check_corpus(c: &mut Criterion) {
         let inputs: Vec<PathBuf> = vec![path.clone()];
         group.bench_function(name, |b| {
             b.iter(|| {
-                let report = check::check(&pipeline, &inputs, &mut std::io::empty());
+                let report = check::check(&pipeline, LATEST, &inputs, &mut std::io::empty());
                 assert_eq!(report.summary.objects, DOCUMENTS);
                 black_box(report)
             });

@@ -5,12 +5,38 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
+use initguard_core::release::Release;
 use initguard_core::{FailurePolicy, Mode, Phase, Pipeline, Request, Review, WorkloadKind};
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::input::{self, Document, InputError, Source};
+
+/// A finding initguard makes itself, beside the policies' rules: its id and what it means.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnRule {
+    pub id: &'static str,
+    pub summary: &'static str,
+}
+
+/// A policy could not give a verdict; its failurePolicy decided what that did.
+pub const POLICY_FAILED: OwnRule = OwnRule {
+    id: "IG-E001",
+    summary: "a policy could not give a verdict: failurePolicy Fail denies (500), Ignore warns",
+};
+/// An AdmissionReview document that is not one.
+pub const REVIEW_UNREADABLE: OwnRule = OwnRule {
+    id: "IG-E002",
+    summary: "an AdmissionReview document that cannot be read as one (400)",
+};
+/// An object in an API version the Kubernetes release does not serve.
+pub const VERSION_NOT_SERVED: OwnRule = OwnRule {
+    id: "IG-E003",
+    summary: "the object's apiVersion is not served by the Kubernetes release checked against",
+};
+/// Every [`OwnRule`], for the rule lists of SARIF and the docs.
+pub const OWN_RULES: [OwnRule; 3] = [POLICY_FAILED, REVIEW_UNREADABLE, VERSION_NOT_SERVED];
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -67,6 +93,9 @@ pub struct ObjectReport {
     /// The RFC 6902 patch the mutating webhook would return.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patch: Option<json_patch::Patch>,
+    /// How long the policies took on this object.
+    #[serde(skip)]
+    pub duration: std::time::Duration,
     /// The object in its final form: mutated, or as read.
     #[serde(skip)]
     pub object: Value,
@@ -115,9 +144,11 @@ fn serialize_errors<S: serde::Serializer>(
     serializer.collect_seq(errors.iter().map(ToString::to_string))
 }
 
-/// Reads `inputs` and evaluates every object with `pipeline`, in parallel.
+/// Reads `inputs` and evaluates every object with `pipeline`, in parallel, as Kubernetes
+/// `release` would admit them.
 pub fn check(
     pipeline: &Pipeline,
+    release: Release,
     inputs: &[PathBuf],
     stdin: &mut dyn std::io::Read,
 ) -> CheckReport {
@@ -142,7 +173,10 @@ pub fn check(
         .collect();
     let (objects, unreadable): (Vec<ObjectReport>, Vec<Option<InputError>>) = documents
         .into_par_iter()
-        .map(|document| evaluate(pipeline, &sources[document.source], document, &namespaces))
+        .map(|document| {
+            let source = &sources[document.source];
+            evaluate(pipeline, release, source, document, &namespaces)
+        })
         .unzip();
     input_errors.extend(unreadable.into_iter().flatten());
     let mut summary = Summary {
@@ -171,6 +205,7 @@ pub fn check(
 /// error (reported once, with its field path), not a failure of every policy.
 fn evaluate(
     pipeline: &Pipeline,
+    release: Release,
     source: &Source,
     document: Document,
     namespaces: &BTreeMap<String, BTreeMap<String, String>>,
@@ -199,6 +234,7 @@ fn evaluate(
         reason: None,
         findings: Vec::new(),
         patch: None,
+        duration: std::time::Duration::ZERO,
         object: Value::Null,
         source_index: document.source,
     };
@@ -218,7 +254,7 @@ fn evaluate(
                 report.code = Some(400);
                 report.findings.push(Finding {
                     policy: "initguard".to_owned(),
-                    rule: None,
+                    rule: Some(REVIEW_UNREADABLE.id.to_owned()),
                     severity: Severity::Error,
                     path: None,
                     message: error.to_string(),
@@ -226,12 +262,41 @@ fn evaluate(
                 return (report, None);
             }
         }
-    } else if WorkloadKind::from_kind(&report.kind).is_some() {
-        Request::create(document.object)
     } else {
-        report.reason = Some(format!("{} has no pod spec", report.kind));
-        report.object = document.object;
-        return (report, None);
+        let request = Request::create(document.object);
+        let Some(kind) = request.workload_kind() else {
+            let lookalike = WorkloadKind::ALL
+                .iter()
+                .any(|kind| kind.as_str() == report.kind);
+            report.reason = Some(if lookalike {
+                format!(
+                    "{} of API group {:?} is not the Kubernetes {}: its pod spec is not read",
+                    report.kind, request.kind.group, report.kind
+                )
+            } else {
+                format!("{} has no pod spec", report.kind)
+            });
+            report.object = request.into_object().unwrap_or_default();
+            return (report, None);
+        };
+        let api_version = match request.kind.group.as_str() {
+            "" => request.kind.version.clone(),
+            group => format!("{group}/{}", request.kind.version),
+        };
+        if let Err(not_served) = kind.served_in(&api_version, release) {
+            report.verdict = Verdict::Denied;
+            report.code = Some(404);
+            report.findings.push(Finding {
+                policy: "initguard".to_owned(),
+                rule: Some(VERSION_NOT_SERVED.id.to_owned()),
+                severity: Severity::Error,
+                path: Some("apiVersion".to_owned()),
+                message: not_served.to_string(),
+            });
+            report.object = request.into_object().unwrap_or_default();
+            return (report, None);
+        }
+        request
     };
     if let Err(error) = request.workload() {
         let unreadable = InputError::Unreadable {
@@ -257,6 +322,7 @@ fn evaluate(
         Verdict::Denied
     };
     report.code = decision.denial.as_ref().map(|d| d.code);
+    report.duration = decision.reports.iter().map(|r| r.duration).sum();
     for policy in &decision.reports {
         match &policy.result {
             Ok(outcome) => {
@@ -265,28 +331,21 @@ fn evaluate(
                     Mode::Warn => Severity::Warning,
                     Mode::Audit => Severity::Info,
                 };
+                let violations = outcome.violations.iter().map(|v| (v, severity));
+                let warnings = outcome.warnings.iter().map(|w| (w, Severity::Warning));
                 report
                     .findings
-                    .extend(outcome.violations.iter().map(|v| Finding {
+                    .extend(violations.chain(warnings).map(|(v, severity)| Finding {
                         policy: policy.name.clone(),
                         rule: (!v.rule.is_empty()).then(|| v.rule.to_string()),
                         severity,
                         path: v.path.clone(),
                         message: v.message.clone(),
                     }));
-                report
-                    .findings
-                    .extend(outcome.warnings.iter().map(|w| Finding {
-                        policy: policy.name.clone(),
-                        rule: None,
-                        severity: Severity::Warning,
-                        path: None,
-                        message: w.clone(),
-                    }));
             }
             Err(error) => report.findings.push(Finding {
                 policy: policy.name.clone(),
-                rule: None,
+                rule: Some(POLICY_FAILED.id.to_owned()),
                 severity: match policy.failure_policy {
                     FailurePolicy::Fail => Severity::Error,
                     FailurePolicy::Ignore => Severity::Warning,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use initguard_core::release::Release;
 use initguard_server::{BoundServer, Limits, ServerConfig, TlsSource};
 
 use crate::check;
@@ -158,6 +159,10 @@ pub struct CheckArgs {
     /// Exit 1 on warnings too, not only on denials.
     #[arg(long)]
     pub fail_on_warn: bool,
+    /// The Kubernetes release to check against (`v1.N` or `latest`): objects in API versions
+    /// it does not serve are denied as kubectl and the apiserver would refuse them.
+    #[arg(long, value_name = "v1.N", default_value = "latest", value_parser = Release::parse)]
+    pub kubernetes_version: Release,
 }
 
 /// Runs a parsed command line; errors are usage or input errors (exit 2).
@@ -286,7 +291,12 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let pipeline = config::load_pipeline(args.config.as_deref())?;
-    let report = check::check(&pipeline, &args.inputs, &mut std::io::stdin().lock());
+    let report = check::check(
+        &pipeline,
+        args.kubernetes_version,
+        &args.inputs,
+        &mut std::io::stdin().lock(),
+    );
     let rendered = output::render(&report, args.output);
     match &args.mutated {
         // The manifests go to stdout, to be piped; the report to stderr.

@@ -6,7 +6,7 @@ use clap::ValueEnum;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use serde_json::json;
 
-use crate::check::{CheckReport, Finding, ObjectReport, Severity, Verdict};
+use crate::check::{CheckReport, Finding, OWN_RULES, ObjectReport, Severity, Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -134,6 +134,8 @@ fn junit(report: &CheckReport) -> String {
             TestCaseStatus::success()
         };
         let mut case = TestCase::new(format!("{} ({})", title(object), location(object)), status);
+        case.set_classname(object.source.clone())
+            .set_time(object.duration);
         let warnings: Vec<String> = object
             .findings
             .iter()
@@ -165,10 +167,13 @@ fn junit(report: &CheckReport) -> String {
 }
 
 fn sarif(report: &CheckReport) -> String {
-    let rules: Vec<_> = initguard_rules::RULES
+    let builtin = initguard_rules::RULES
         .iter()
-        .map(|rule| json!({"id": rule.id, "name": rule.policy, "shortDescription": {"text": rule.summary}}))
-        .collect();
+        .map(|rule| json!({"id": rule.id, "name": rule.policy, "shortDescription": {"text": rule.summary}}));
+    let own = OWN_RULES
+        .iter()
+        .map(|rule| json!({"id": rule.id, "name": "initguard", "shortDescription": {"text": rule.summary}}));
+    let rules: Vec<_> = builtin.chain(own).collect();
     let mut results = Vec::new();
     for object in &report.objects {
         for finding in &object.findings {

@@ -43,10 +43,25 @@ fn run(args: &[&str], stdin: Option<&[u8]>) -> String {
             rendered.push_str("--- ");
             rendered.push_str(name);
             rendered.push('\n');
-            rendered.push_str(&String::from_utf8_lossy(bytes));
+            rendered.push_str(&without_timings(&String::from_utf8_lossy(bytes)));
         }
     }
     rendered
+}
+
+/// JUnit's `time="0.000123"` attributes, which differ from run to run, as `time="…"`.
+fn without_timings(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(" time=\"") {
+        let (before, after) = rest.split_at(at + " time=\"".len());
+        out.push_str(before);
+        let end = after.find('"').unwrap_or(after.len());
+        out.push('…');
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Compares with `tests/golden/NAME.txt`, or rewrites it when `INITGUARD_BLESS` is set.
@@ -87,6 +102,91 @@ fn stdout_of(rendered: &str) -> &str {
     stdout
         .split_once("--- stderr\n")
         .map_or(stdout, |(out, _)| out)
+}
+
+/// Removed API versions are refused as kubectl refuses them, by the release checked against
+/// (apimachinery `pkg/api/meta/errors.go`, `NoKindMatchError`: `no matches for kind %q in
+/// version %q`), and a custom resource named like a workload is not read as one.
+#[test]
+fn api_versions_are_those_the_release_serves() {
+    let latest = check("api-versions", &["tests/fixtures/versions"]);
+    assert!(latest.contains("exit: 1"), "{latest}");
+    for refused in [
+        "no matches for kind \"DaemonSet\" in version \"extensions/v1beta1\"",
+        "no matches for kind \"Deployment\" in version \"apps/v1beta2\"",
+        "no matches for kind \"CronJob\" in version \"batch/v1beta1\"",
+    ] {
+        assert!(latest.contains(refused), "{refused}:\n{latest}");
+    }
+    assert!(
+        latest.contains("SKIP Deployment custom"),
+        "a deploy.example.com Deployment is not evaluated:\n{latest}"
+    );
+    let old = check(
+        "api-versions-v1.15",
+        &["tests/fixtures/versions", "--kubernetes-version", "v1.15"],
+    );
+    assert!(!old.contains("in version \"extensions/v1beta1\""), "{old}");
+    assert!(
+        old.contains("no matches for kind \"CronJob\" in version \"batch/v1\""),
+        "{old}"
+    );
+    let bad = run(
+        &[
+            "check",
+            "tests/fixtures/versions",
+            "--kubernetes-version",
+            "1.30",
+        ],
+        None,
+    );
+    assert!(
+        bad.contains("exit: 2") && bad.contains("expected v1.N or latest"),
+        "{bad}"
+    );
+}
+
+/// IG-H007 restates four Pod Security checks; where pod-security reports them for a container,
+/// hygiene does not repeat them, and as Pod Security Admission does (kubernetes/kubernetes
+/// `staging/src/k8s.io/pod-security-admission/admission/admission.go`, `EvaluatePod`), an
+/// object baseline denies gets no restricted warnings. A wrong value says it is wrong.
+#[test]
+fn findings_are_said_once_and_say_what_is_wrong() {
+    let default = check("findings-once", &["tests/fixtures/findings"]);
+    let (wrong, host_logs) = default.split_once("DENY Pod host-logs").unwrap();
+    assert!(
+        !wrong.contains("IG-H007"),
+        "restricted says it already:\n{wrong}"
+    );
+    assert!(
+        wrong.contains("allowPrivilegeEscalation != false (container \"setup\""),
+        "{wrong}"
+    );
+    assert!(
+        !host_logs.contains("[pod-security-restricted]"),
+        "no restricted warnings on a denied object:\n{host_logs}"
+    );
+    assert!(
+        host_logs
+            .contains("IG-H007 spec.initContainers[0].securityContext.allowPrivilegeEscalation"),
+        "hygiene still says it once:\n{host_logs}"
+    );
+
+    let hygiene_only = check(
+        "findings-hygiene-only",
+        &[
+            "-c",
+            "tests/fixtures/config/strict.yaml",
+            "tests/fixtures/findings",
+        ],
+    );
+    for said in [
+        "securityContext.allowPrivilegeEscalation: Invalid value: true: must be false",
+        "securityContext.runAsNonRoot: Invalid value: false: must be true",
+        "securityContext.capabilities.drop: Invalid value: [\"NET_RAW\"]: must include \"ALL\"",
+    ] {
+        assert!(hygiene_only.contains(said), "{said}:\n{hygiene_only}");
+    }
 }
 
 #[test]
@@ -134,19 +234,36 @@ fn junit_and_sarif() {
         ],
     );
     assert!(junit.contains("<failure"), "{junit}");
+    assert!(
+        junit.contains("classname=\"tests/fixtures/examples/nginx-init-wget.yaml\" time="),
+        "{junit}"
+    );
     let sarif = check(
         "rules-sarif",
-        &["tests/fixtures/rules/IG-V004.yaml", "-o", "sarif"],
+        &[
+            "tests/fixtures/rules/IG-V004.yaml",
+            "tests/fixtures/rules/IG-H009.yaml",
+            "tests/fixtures/versions",
+            "-o",
+            "sarif",
+        ],
     );
     let json: serde_json::Value = serde_json::from_str(stdout_of(&sarif)).unwrap();
     assert_eq!(json["version"], "2.1.0");
-    assert!(
-        json["runs"][0]["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["ruleId"] == "IG-V004")
-    );
+    let results = json["runs"][0]["results"].as_array().unwrap();
+    let known: Vec<&str> = json["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    for result in results {
+        let rule = result["ruleId"].as_str().unwrap_or_default();
+        assert!(known.contains(&rule), "no listed ruleId: {result:#}");
+    }
+    for rule in ["IG-V004", "IG-H009", "IG-E003"] {
+        assert!(results.iter().any(|r| r["ruleId"] == rule), "{rule}");
+    }
 }
 
 #[test]

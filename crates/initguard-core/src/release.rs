@@ -1,0 +1,44 @@
+//! Kubernetes releases, for rules and API versions that changed between them.
+
+use std::fmt;
+
+/// The newest release this build knows; `latest` means it.
+pub const LATEST: Release = Release(37);
+
+/// A Kubernetes minor release, `v1.N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Release(u32);
+
+impl Release {
+    pub const fn new(minor: u32) -> Self {
+        Self(minor)
+    }
+
+    /// `v1.0` to the newest release this build knows, or `latest`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text == "latest" {
+            return Ok(LATEST);
+        }
+        let minor = text
+            .strip_prefix("v1.")
+            .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|m| m.parse::<u32>().ok())
+            .ok_or_else(|| format!("{text:?} is not a version: expected v1.N or latest"))?;
+        if minor > LATEST.0 {
+            return Err(format!(
+                "{text:?} is newer than the newest version this build knows ({LATEST}); use latest or an earlier version"
+            ));
+        }
+        Ok(Self(minor))
+    }
+
+    pub fn minor(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for Release {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v1.{}", self.0)
+    }
+}
