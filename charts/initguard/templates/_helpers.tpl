@@ -69,3 +69,13 @@ service:
 caBundle: {{ .caBundle }}
 {{- end }}
 {{- end -}}
+
+{{/*
+The server's deadline for one review, derived from the webhooks' timeoutSeconds: the shorter
+of the two less half a second, so that the server answers (504 at worst) before the apiserver
+gives up on it.
+*/}}
+{{- define "initguard.requestTimeout" -}}
+{{- $timeout := min .Values.webhooks.mutating.timeoutSeconds .Values.webhooks.validating.timeoutSeconds -}}
+{{- sub (mul $timeout 1000) 500 }}ms
+{{- end }}

@@ -1,5 +1,6 @@
 //! The pipeline: match, mutate in order, validate the final object, decide.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -62,7 +63,27 @@ pub struct PolicyReport {
 pub struct Denial {
     /// 403 for violations, 500 for a failed policy whose failurePolicy is Fail.
     pub code: u16,
-    pub message: String,
+    /// Each failed policy, then each violation, as `[policy/RULE] path: message`.
+    pub reasons: Vec<String>,
+}
+
+impl Denial {
+    /// Every reason, joined by `; `.
+    pub fn message(&self) -> String {
+        self.message_listing(usize::MAX)
+    }
+
+    /// The first `listed` reasons joined by `; `, and how many more there are: an answer stays
+    /// readable, and bounded, however many containers break a rule.
+    pub fn message_listing(&self, listed: usize) -> String {
+        let shown = self.reasons.len().min(listed.max(1));
+        let mut message = self.reasons[..shown].join("; ");
+        if shown < self.reasons.len() {
+            let more = self.reasons.len() - shown;
+            let _ = write!(message, "; and {more} more");
+        }
+        message
+    }
 }
 
 /// The verdict on one request.
@@ -95,6 +116,17 @@ impl Pipeline {
 
     /// Runs the phase's policies on `request` and decides.
     pub fn evaluate(&self, request: &Request, phase: Phase) -> Decision {
+        self.evaluate_until(request, phase, None)
+    }
+
+    /// As [`Self::evaluate`], but runs no policy once `deadline` has passed: the caller has
+    /// answered already (504), and the thread is wanted for the next review.
+    pub fn evaluate_until(
+        &self,
+        request: &Request,
+        phase: Phase,
+        deadline: Option<Instant>,
+    ) -> Decision {
         let mut reports = Vec::new();
         let mut mutated: Option<Request> = None;
 
@@ -103,6 +135,9 @@ impl Pipeline {
         for entry in mutating.chain(validating) {
             if !phase.runs(entry.policy.mutating()) {
                 continue;
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                break;
             }
             let current = mutated.as_ref().unwrap_or(request);
             if !entry.rules.matches(current) {
@@ -258,12 +293,12 @@ fn decide(reports: &[PolicyReport]) -> (Option<Denial>, Vec<String>) {
         failed.extend(denied);
         Some(Denial {
             code: 500,
-            message: failed.join("; "),
+            reasons: failed,
         })
     } else if !denied.is_empty() {
         Some(Denial {
             code: 403,
-            message: denied.join("; "),
+            reasons: denied,
         })
     } else {
         None
@@ -376,7 +411,9 @@ mod tests {
             decision.denial,
             Some(Denial {
                 code: 403,
-                message: "[needs-image/T-1] spec.initContainers[0].image: Required value".into()
+                reasons: vec![
+                    "[needs-image/T-1] spec.initContainers[0].image: Required value".into()
+                ]
             })
         );
 
@@ -564,7 +601,7 @@ mod tests {
         ]);
         let decision = pipeline.evaluate(&request, Phase::All);
         assert_eq!(
-            decision.denial.unwrap().message,
+            decision.denial.unwrap().message(),
             "[baseline/CHECK] containers \"app\" must comply"
         );
         assert_eq!(
@@ -586,7 +623,7 @@ mod tests {
         let denial = fail.evaluate(&request, Phase::All).denial.unwrap();
         assert_eq!(denial.code, 500);
         assert_eq!(
-            denial.message,
+            denial.message(),
             "policy broken failed: the policy trapped: unreachable executed"
         );
 

@@ -47,15 +47,22 @@ struct Status {
 }
 
 impl ReviewResponse {
-    /// The answer to a request, in the version it came in. The patch is included only when
-    /// `with_patch` (the mutating endpoint) and non-empty, never as an empty patch.
-    pub fn new(version: ReviewVersion, uid: &str, decision: &Decision, with_patch: bool) -> Self {
+    /// The answer to a request, in the version it came in, spelling out at most `listed`
+    /// reasons of a denial. The patch is included only when `with_patch` (the mutating
+    /// endpoint) and non-empty, never as an empty patch.
+    pub fn new(
+        version: ReviewVersion,
+        uid: &str,
+        decision: &Decision,
+        with_patch: bool,
+        listed: usize,
+    ) -> Self {
         let patch = (with_patch && !decision.patch.0.is_empty())
             .then(|| serde_json::to_vec(&decision.patch).map(|bytes| STANDARD.encode(bytes)))
             .and_then(Result::ok);
         let status = decision.denial.as_ref().map(|denial| Status {
             code: denial.code,
-            message: denial.message.clone(),
+            message: denial.message_listing(listed),
             reason: if denial.code == 403 {
                 "Forbidden"
             } else {
@@ -71,14 +78,42 @@ impl ReviewResponse {
                 status,
                 patch_type: patch.is_some().then_some("JSONPatch"),
                 patch,
-                warnings: decision
-                    .warnings
-                    .iter()
-                    .map(|w| truncate_warning(w))
-                    .collect(),
+                warnings: bounded_warnings(&decision.warnings),
             },
         }
     }
+}
+
+/// The apiserver keeps at most this many characters of warnings per request: past it, it cuts
+/// each to 256 and drops the rest (kubernetes/kubernetes
+/// `staging/src/k8s.io/apiserver/pkg/endpoints/filters/warning.go`, `truncateAtTotalRunes`).
+pub const MAX_WARNINGS_CHARS: usize = 4 * 1024;
+
+/// The warnings as the apiserver would pass them on: duplicates dropped (its recorder dedupes
+/// by text), each cut to [`MAX_WARNING_CHARS`], and no more than [`MAX_WARNINGS_CHARS`] in all,
+/// the rest counted in a last warning.
+fn bounded_warnings(warnings: &[String]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept = Vec::new();
+    let mut chars = 0;
+    let mut omitted = 0;
+    for warning in warnings {
+        if !seen.insert(warning.as_str()) {
+            continue;
+        }
+        let warning = truncate_warning(warning);
+        let length = warning.chars().count();
+        if chars + length > MAX_WARNINGS_CHARS - MAX_WARNING_CHARS {
+            omitted += 1;
+            continue;
+        }
+        chars += length;
+        kept.push(warning);
+    }
+    if omitted > 0 {
+        kept.push(format!("and {omitted} more warnings"));
+    }
+    kept
 }
 
 fn truncate_warning(warning: &str) -> String {
@@ -116,7 +151,8 @@ mod tests {
     fn patch_is_base64_of_the_json_patch() {
         let d = decision(None, json!([{"op": "remove", "path": "/a"}]), vec![]);
         let wire =
-            serde_json::to_value(ReviewResponse::new(ReviewVersion::V1, "u-1", &d, true)).unwrap();
+            serde_json::to_value(ReviewResponse::new(ReviewVersion::V1, "u-1", &d, true, 100))
+                .unwrap();
         assert_eq!(
             wire,
             json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": {
@@ -128,6 +164,7 @@ mod tests {
             "u-1",
             &d,
             false,
+            100,
         ))
         .unwrap();
         assert_eq!(
@@ -142,13 +179,13 @@ mod tests {
         let d = decision(
             Some(Denial {
                 code: 403,
-                message: "no".into(),
+                reasons: vec!["no".into()],
             }),
             json!([]),
             vec![long, "short".into()],
         );
-        let wire =
-            serde_json::to_value(ReviewResponse::new(ReviewVersion::V1, "u", &d, true)).unwrap();
+        let wire = serde_json::to_value(ReviewResponse::new(ReviewVersion::V1, "u", &d, true, 100))
+            .unwrap();
         assert_eq!(wire["response"]["allowed"], false);
         assert_eq!(
             wire["response"]["status"],
@@ -161,5 +198,34 @@ mod tests {
         assert_eq!(first.chars().count(), MAX_WARNING_CHARS);
         assert!(first.ends_with('…'));
         assert_eq!(wire["response"]["warnings"][1], "short");
+    }
+
+    #[test]
+    fn many_reasons_and_warnings_stay_bounded() {
+        let reasons = (0..1000).map(|i| format!("reason {i}")).collect();
+        let warnings: Vec<String> = (0..1000)
+            .map(|i| format!("warning {i} {}", "w".repeat(100)))
+            .chain(std::iter::repeat_n("same".to_owned(), 5))
+            .collect();
+        let d = decision(Some(Denial { code: 403, reasons }), json!([]), warnings);
+        let wire =
+            serde_json::to_value(ReviewResponse::new(ReviewVersion::V1, "u", &d, true, 3)).unwrap();
+        assert_eq!(
+            wire["response"]["status"]["message"],
+            "reason 0; reason 1; reason 2; and 997 more"
+        );
+        let sent: Vec<&str> = wire["response"]["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_str().unwrap())
+            .collect();
+        let total: usize = sent.iter().map(|w| w.chars().count()).sum();
+        assert!(total <= MAX_WARNINGS_CHARS, "{total}");
+        assert_eq!(
+            sent.last().copied(),
+            Some(format!("and {} more warnings", 1001 - (sent.len() - 1)).as_str()),
+            "the duplicates count once"
+        );
     }
 }

@@ -11,8 +11,9 @@ use arc_swap::ArcSwap;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use initguard_core::matching::NAMESPACE_NAME_LABEL;
@@ -29,6 +30,16 @@ pub struct Limits {
     pub body_limit: usize,
     /// Deadline for answering one review, below the apiserver's webhook timeout.
     pub request_timeout: Duration,
+    /// Time a client has to send the whole body, from its head.
+    pub body_timeout: Duration,
+    /// Largest request head: URI and headers together (431 or 414 beyond it).
+    pub max_header_bytes: usize,
+    /// JSON objects (`{`) one review may hold: the typed pod spec costs far more memory than
+    /// its text (an empty container is 2 bytes of JSON and a kilobyte or two typed), so this,
+    /// not the body size, bounds the memory of one evaluation.
+    pub max_objects: usize,
+    /// Violations spelled out in one denial; the rest are counted (`and 12 more`).
+    pub max_listed_violations: usize,
     /// Evaluation threads: reviews evaluated at once, off the async reactor.
     pub evaluation_threads: usize,
 }
@@ -38,6 +49,10 @@ impl Default for Limits {
         Self {
             body_limit: 8 * 1024 * 1024,
             request_timeout: Duration::from_secs(9),
+            body_timeout: Duration::from_secs(10),
+            max_header_bytes: 64 * 1024,
+            max_objects: 20_000,
+            max_listed_violations: 100,
             // Two per core: measured best under load (BENCHMARKS.md), and a policy running to
             // its deadline holds only one of them.
             evaluation_threads: std::thread::available_parallelism()
@@ -97,7 +112,65 @@ pub fn router(state: Arc<AppState>) -> Router {
                 "no such endpoint: use /validate, /mutate, /healthz, /readyz or /metrics",
             )
         })
+        .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
+            let allowed = if matches!(uri.path(), "/healthz" | "/readyz" | "/metrics") {
+                "GET"
+            } else {
+                "POST"
+            };
+            let message = format!(
+                "method {method} is not allowed on {}: use {allowed}",
+                uri.path()
+            );
+            let mut response = error(StatusCode::METHOD_NOT_ALLOWED, &message);
+            response
+                .headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static(allowed));
+            response
+        })
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            bounded_head,
+        ))
         .with_state(state)
+}
+
+/// Refuses a request head over the limit with the documented JSON body, before any handler:
+/// hyper's own limits are set higher, so that only this answers a merely large head.
+async fn bounded_head(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let limit = state.limits.max_header_bytes;
+    let uri = request.uri().to_string().len();
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    let refuse = |status: StatusCode, reason: &'static str, message: String| {
+        state.metrics.record_bad_request("any", reason);
+        error(status, &message)
+    };
+    if uri > limit {
+        return refuse(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request URI is {uri} bytes, more than the limit of {limit}"),
+        );
+    }
+    if uri + headers > limit {
+        return refuse(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "the request head is {} bytes, more than the limit of {limit}",
+                uri + headers
+            ),
+        );
+    }
+    next.run(request).await
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
@@ -129,20 +202,20 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 
 async fn validate(
     State(state): State<Arc<AppState>>,
-    label: Option<Path<String>>,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    review(state, Phase::Validate, label, headers, body).await
+    review(state, Phase::Validate, &uri, headers, body).await
 }
 
 async fn mutate(
     State(state): State<Arc<AppState>>,
-    label: Option<Path<String>>,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    review(state, Phase::Mutate, label, headers, body).await
+    review(state, Phase::Mutate, &uri, headers, body).await
 }
 
 /// The namespace label named by a `/namespace-label/KEY/VALUE` endpoint.
@@ -151,9 +224,10 @@ async fn mutate(
 /// `namespaceSelector` requires a label can post to `/mutate/namespace-label/KEY/VALUE` (or
 /// `/validate/...`), and policies that match on that label, such as the `init-steps` opt-in,
 /// then see it: `/mutate/namespace-label/initguard.dev/inject/enabled`. Webhook paths allow only
-/// DNS-subdomain segments, so the value is the last segment and the key is everything before.
-fn namespace_label(label: Option<Path<String>>) -> Result<Option<(String, String)>, String> {
-    let Some(Path(label)) = label else {
+/// DNS-subdomain segments, so the value is the last segment and the key is everything before;
+/// the path is read as it is, without percent-decoding.
+fn namespace_label(path: &str) -> Result<Option<(String, String)>, String> {
+    let Some((_, label)) = path.split_once("/namespace-label/") else {
         return Ok(None);
     };
     label
@@ -162,6 +236,52 @@ fn namespace_label(label: Option<Path<String>>) -> Result<Option<(String, String
         .map(|(key, value)| Some((key.to_owned(), value.to_owned())))
         .ok_or_else(|| format!("namespace-label/{label}: expected namespace-label/KEY/VALUE"))
 }
+
+/// The apiserver's own deadline for the call, from its `?timeout=10s`, with room to answer.
+fn apiserver_deadline(uri: &Uri) -> Option<Duration> {
+    let timeout = uri
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("timeout="))?;
+    let timeout = go_duration(timeout)?;
+    Some(timeout.saturating_sub(ANSWER_MARGIN).max(MIN_DEADLINE))
+}
+
+/// A duration as Go's `time.Duration.String` writes it (`10s`, `1m30s`, `1.5s`, `300ms`): the
+/// form the apiserver's REST client puts in `?timeout=`.
+fn go_duration(text: &str) -> Option<Duration> {
+    let mut total = 0f64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..number_end].parse().ok()?;
+        rest = &rest[number_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_end] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += number * seconds;
+        rest = &rest[unit_end..];
+    }
+    Duration::try_from_secs_f64(total)
+        .ok()
+        .filter(|_| !text.is_empty())
+}
+
+/// Kept from the apiserver's `?timeout=` to send the answer before it gives up.
+const ANSWER_MARGIN: Duration = Duration::from_millis(500);
+/// The shortest deadline a review gets, whatever the apiserver asks.
+const MIN_DEADLINE: Duration = Duration::from_millis(100);
 
 fn endpoint(phase: Phase) -> &'static str {
     match phase {
@@ -181,10 +301,42 @@ fn error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
+/// Why a body was not read.
+enum BodyError {
+    TooLarge,
+    Unreadable(String),
+}
+
+/// Reads the body up to `limit` bytes. Past the limit it keeps reading, and drops, as much
+/// again, so that a client that sends its whole body before reading gets the 413 rather than
+/// a reset connection or stream.
+async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    use http_body_util::BodyExt as _;
+    let mut collected = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyError::Unreadable(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen > limit.saturating_mul(2) {
+            return Err(BodyError::TooLarge);
+        }
+        if seen <= limit {
+            collected.extend_from_slice(&data);
+        }
+    }
+    if seen > limit {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(Bytes::from(collected))
+}
+
 async fn review(
     state: Arc<AppState>,
     phase: Phase,
-    label: Option<Path<String>>,
+    uri: &Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -195,45 +347,74 @@ async fn review(
         tracing::warn!(endpoint, status = status.as_u16(), reason, "{message}");
         error(status, message)
     };
-    let namespace_label = match namespace_label(label) {
+    let namespace_label = match namespace_label(uri.path()) {
         Ok(label) => label,
         Err(message) => return refuse(StatusCode::NOT_FOUND, "path", &message),
     };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let text = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default()
+    };
+    let content_type = text(header::CONTENT_TYPE);
     let media_type = content_type.split(';').next().unwrap_or_default().trim();
     if !media_type.eq_ignore_ascii_case("application/json") {
         let message = format!("unsupported content type {content_type:?}: send application/json");
         return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content_type", &message);
+    }
+    let encoding = text(header::CONTENT_ENCODING);
+    if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
+        let message = format!(
+            "unsupported content encoding {encoding:?}: send the review uncompressed, as the apiserver does"
+        );
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content_encoding",
+            &message,
+        );
     }
     let limit = state.limits.body_limit;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let too_large = format!("request body is larger than the limit of {limit} bytes");
-    if declared.is_some_and(|length| length > limit as u64) {
+    // Too much to be worth reading and dropping: refuse on the promise alone.
+    if declared.is_some_and(|length| length > (limit as u64).saturating_mul(2)) {
         return refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &too_large);
     }
-    let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(e) if is_length_limit(&e) => {
+    let body_timeout = state.limits.body_timeout;
+    let bytes = match tokio::time::timeout(body_timeout, read_body(body, limit)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(BodyError::TooLarge)) => {
             return refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &too_large);
         }
-        Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "body",
-                &format!("cannot read the request body: {e}"),
-            );
+        Ok(Err(BodyError::Unreadable(e))) => {
+            let message = format!("cannot read the request body: {e}");
+            return refuse(StatusCode::BAD_REQUEST, "body", &message);
+        }
+        Err(_) => {
+            let message = format!("the request body did not arrive within {body_timeout:?}");
+            return refuse(StatusCode::REQUEST_TIMEOUT, "body_timeout", &message);
         }
     };
+    let objects = memchr::memchr_iter(b'{', &bytes).count();
+    if objects > state.limits.max_objects {
+        let message = format!(
+            "the review holds {objects} JSON objects, more than the {} initguard evaluates in one review",
+            state.limits.max_objects
+        );
+        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_many_objects", &message);
+    }
+    let timeout = apiserver_deadline(uri).map_or(state.limits.request_timeout, |apiserver| {
+        apiserver.min(state.limits.request_timeout)
+    });
+    let deadline = started + timeout;
     let work = {
         let state = Arc::clone(&state);
-        move || evaluate(&state, phase, &bytes, namespace_label, started)
+        move || evaluate(&state, phase, &bytes, namespace_label, started, deadline)
     };
-    match tokio::time::timeout(state.limits.request_timeout, state.evaluator.run(work)).await {
+    match tokio::time::timeout_at(deadline.into(), state.evaluator.run(work)).await {
         Ok(Ok(Ok(body))) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Ok(Ok(Err(message))) => refuse(StatusCode::BAD_REQUEST, "invalid_review", &message),
         Ok(Err(failed)) => {
@@ -244,25 +425,14 @@ async fn review(
             )
         }
         Err(_) => {
-            let message = format!(
-                "evaluation exceeded the request deadline of {:?}",
-                state.limits.request_timeout
-            );
+            let message = format!("evaluation exceeded the request deadline of {timeout:?}");
             refuse(StatusCode::GATEWAY_TIMEOUT, "deadline", &message)
         }
     }
 }
 
-fn is_length_limit(error: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = source {
-        if current.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = current.source();
-    }
-    false
-}
+/// The byte-order mark some editors put first; JSON forbids it (RFC 8259, section 8.1).
+const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
 
 /// Parses, evaluates and answers one review: the blocking part of a request.
 fn evaluate(
@@ -271,7 +441,14 @@ fn evaluate(
     body: &[u8],
     namespace_label: Option<(String, String)>,
     started: Instant,
+    deadline: Instant,
 ) -> Result<Vec<u8>, String> {
+    if body.starts_with(BYTE_ORDER_MARK) {
+        return Err(
+            "the body starts with a UTF-8 byte-order mark, which JSON does not allow: send the review without it"
+                .to_owned(),
+        );
+    }
     let mut review = Review::from_slice(body).map_err(|e| e.to_string())?;
     if let Some((key, value)) = namespace_label {
         let name = review.request.namespace.clone().unwrap_or_default();
@@ -283,12 +460,13 @@ fn evaluate(
     }
     let request = &review.request;
     let pipeline = state.pipeline.load();
-    let decision = pipeline.evaluate(request, phase);
+    let decision = pipeline.evaluate_until(request, phase, Some(deadline));
     let response = ReviewResponse::new(
         review.version,
         &request.uid,
         &decision,
         phase == Phase::Mutate,
+        state.limits.max_listed_violations,
     );
     let body = serde_json::to_vec(&response).map_err(|e| e.to_string())?;
     let took = started.elapsed();
@@ -330,4 +508,25 @@ fn evaluate(
         }
     }
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Go's `time.Duration.String` forms, as the apiserver's REST client writes `?timeout=`.
+    #[test]
+    fn reads_go_durations() {
+        assert_eq!(go_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(go_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(go_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(go_duration("300ms"), Some(Duration::from_millis(300)));
+        for bad in ["", "10", "s", "10x", "-1s"] {
+            assert_eq!(go_duration(bad), None, "{bad}");
+        }
+        let uri: Uri = "/validate?timeout=5s".parse().unwrap();
+        assert_eq!(apiserver_deadline(&uri), Some(Duration::from_millis(4500)));
+        let uri: Uri = "/validate?timeout=50ms".parse().unwrap();
+        assert_eq!(apiserver_deadline(&uri), Some(MIN_DEADLINE));
+    }
 }

@@ -5,11 +5,13 @@
 //! `initguard-core`'s pipeline; this crate only moves bytes, measures and logs.
 
 pub mod app;
+pub mod connection;
 pub mod evaluator;
 pub mod metrics;
 pub mod server;
 pub mod tls;
 
 pub use app::{AppState, Limits, router};
+pub use connection::ConnectionLimits;
 pub use server::{BoundServer, PolicySource, ServerConfig, ServerError, shutdown_signal};
 pub use tls::TlsSource;

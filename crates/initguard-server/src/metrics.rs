@@ -53,6 +53,13 @@ pub struct ReloadLabels {
     pub result: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    /// `refused` (at the cap), `handshake`, `header`, `idle`, `write` (timeouts), `evicted`
+    /// (idle, closed for a waiting client) or `shutdown` (idle at shutdown).
+    pub reason: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 10 µs to about 5 s.
     Histogram::new(exponential_buckets(0.000_01, 2.5, 15))
@@ -72,6 +79,10 @@ pub struct Metrics {
     /// Reviews read and waiting for an evaluation thread, and the threads: set when scraped.
     pub evaluations_waiting: Gauge,
     pub evaluation_threads: Gauge,
+    /// Client connections open, and those refused at the connection cap or closed by a
+    /// timeout, by which one.
+    pub connections_open: Gauge,
+    pub connections_closed: Family<ConnectionLabels, Counter>,
     /// Each policy's metric handles, looked up by name without a lock or an allocation; a
     /// policy seen for the first time (after a reload) is added once.
     policies: ArcSwap<HashMap<String, PolicyHandles>>,
@@ -105,6 +116,18 @@ impl Metrics {
         let reloads = Family::default();
         let evaluations_waiting = Gauge::default();
         let evaluation_threads = Gauge::default();
+        let connections_open = Gauge::default();
+        let connections_closed = Family::default();
+        registry.register(
+            "connections_open",
+            "Client connections open",
+            connections_open.clone(),
+        );
+        registry.register(
+            "connections_closed",
+            "Client connections the server refused or closed, by reason",
+            connections_closed.clone(),
+        );
         registry.register("reviews", "AdmissionReviews answered", reviews.clone());
         registry.register(
             "review_duration_seconds",
@@ -157,8 +180,16 @@ impl Metrics {
             reloads,
             evaluations_waiting,
             evaluation_threads,
+            connections_open,
+            connections_closed,
             policies: ArcSwap::default(),
         }
+    }
+
+    pub fn record_connection_closed(&self, reason: &'static str) {
+        self.connections_closed
+            .get_or_create(&ConnectionLabels { reason })
+            .inc();
     }
 
     /// Records with the handles of policy `name`, registering them on first sight.

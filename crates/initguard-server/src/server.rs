@@ -9,15 +9,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use initguard_core::Pipeline;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tower::ServiceExt as _;
 
 use crate::app::{AppState, Limits, router};
+use crate::connection::{Activity, ConnectionLimits, GuardedIo, Pressure, Wait};
 use crate::tls::{self, TlsError, TlsSource};
 
 /// Everything `serve` needs; tests build it directly.
@@ -26,9 +28,11 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub tls: TlsSource,
     pub limits: Limits,
+    pub connections: ConnectionLimits,
     /// How often policy and certificate files are checked for changes.
     pub reload_interval: Duration,
-    /// How long in-flight requests may take to finish after a shutdown signal.
+    /// How long requests in flight may take to finish after a shutdown signal; connections
+    /// without one close at once.
     pub shutdown_grace: Duration,
 }
 
@@ -155,9 +159,18 @@ impl BoundServer {
             config.clone(),
             policies,
         ));
-        let app = router(Arc::clone(&state));
-        let graceful = GracefulShutdown::new();
-        let builder = auto::Builder::new(TokioExecutor::new());
+        let limits = config.connections.clone();
+        let max_connections = connection_cap(limits.max_connections);
+        let (stopping, stop) = watch::channel(false);
+        let shared = Arc::new(Connections {
+            app: router(Arc::clone(&state)),
+            builder: connection_builder(&limits, config.limits.max_header_bytes),
+            permits: Arc::new(Semaphore::new(max_connections)),
+            pressure: Pressure::default(),
+            stop,
+            limits,
+            state: Arc::clone(&state),
+        });
         tokio::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -174,35 +187,16 @@ impl BoundServer {
             };
             let _ = stream.set_nodelay(true);
             let acceptor = TlsAcceptor::from(tls.load_full());
-            let service = TowerToHyperService::new(app.clone());
-            let watcher = graceful.watcher();
-            let builder = builder.clone();
-            tokio::spawn(async move {
-                let stream =
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(error)) => {
-                            return tracing::debug!(%peer, "TLS handshake failed: {error}");
-                        }
-                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-                    };
-                let connection =
-                    builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                if let Err(error) = watcher.watch(connection.into_owned()).await {
-                    tracing::debug!(%peer, "connection ended: {error}");
-                }
-            });
+            tokio::spawn(Arc::clone(&shared).serve(stream, peer, acceptor));
         }
         drop(listener);
         state.set_ready(false);
         reloader.abort();
-        tracing::info!(
-            connections = graceful.count(),
-            "shutting down, draining connections"
-        );
-        if tokio::time::timeout(config.shutdown_grace, graceful.shutdown())
+        let _ = stopping.send(true);
+        let open = max_connections - shared.permits.available_permits();
+        tracing::info!(connections = open, "shutting down, draining connections");
+        let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+        if tokio::time::timeout(config.shutdown_grace, shared.permits.acquire_many(all))
             .await
             .is_err()
         {
@@ -210,6 +204,192 @@ impl BoundServer {
                 "connections still open after {:?}; closing them",
                 config.shutdown_grace
             );
+        }
+    }
+}
+
+/// How long a new client waits for an idle connection to make room at the cap.
+const ROOM_WAIT: Duration = Duration::from_secs(1);
+/// File descriptors kept for what is not a connection: config, modules, certificates, logs.
+const RESERVED_FILES: u64 = 64;
+
+/// The connection cap the process can keep: the configured one, lowered to what the open-file
+/// limit leaves (raised to its hard limit first), so that accepting never fails for want of a
+/// descriptor and eviction, not the kernel, decides who waits.
+fn connection_cap(configured: usize) -> usize {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            limit = getrlimit(Resource::Nofile);
+        }
+    }
+    let Some(files) = limit.current else {
+        return configured.max(1);
+    };
+    let room = usize::try_from(files.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX);
+    if room < configured {
+        tracing::warn!(
+            configured,
+            open_file_limit = files,
+            "the open-file limit allows only {room} connections"
+        );
+    }
+    configured.min(room).max(1)
+}
+
+/// hyper's own limits sit above the application's (`max_header_bytes`), so that a head over the
+/// limit gets the documented JSON answer (431) rather than hyper's empty one; hyper's refuse
+/// only the absurd.
+fn connection_builder(
+    limits: &ConnectionLimits,
+    max_header_bytes: usize,
+) -> auto::Builder<TokioExecutor> {
+    let transport_header_bytes =
+        u32::try_from(max_header_bytes.saturating_mul(4)).unwrap_or(u32::MAX);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().max_headers(1024);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_header_list_size(transport_header_bytes)
+        .max_pending_accept_reset_streams(limits.max_reset_streams)
+        .max_local_error_reset_streams(limits.max_reset_streams);
+    builder
+}
+
+/// What every connection task shares.
+struct Connections {
+    app: axum::Router,
+    builder: auto::Builder<TokioExecutor>,
+    permits: Arc<Semaphore>,
+    pressure: Pressure,
+    stop: watch::Receiver<bool>,
+    limits: ConnectionLimits,
+    state: Arc<AppState>,
+}
+
+/// Why a connection ended, as the metric's reason.
+enum Closed {
+    Served,
+    Timeout(Wait),
+    Evicted,
+    Shutdown,
+}
+
+impl Connections {
+    /// Takes a place under the cap, asking idle connections to make room if there is none.
+    async fn place(&self) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
+            return Some(permit);
+        }
+        self.pressure.raise();
+        tokio::time::timeout(ROOM_WAIT, Arc::clone(&self.permits).acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    async fn serve(self: Arc<Self>, stream: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor) {
+        let metrics = &self.state.metrics;
+        let Some(_permit) = self.place().await else {
+            metrics.record_connection_closed("refused");
+            return tracing::warn!(%peer, "connection refused: at the connection cap");
+        };
+        metrics.connections_open.inc();
+        let stream = match tokio::time::timeout(
+            self.limits.handshake_timeout,
+            acceptor.accept(stream),
+        )
+        .await
+        {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(error)) => {
+                tracing::debug!(%peer, "TLS handshake failed: {error}");
+                None
+            }
+            Err(_) => {
+                metrics.record_connection_closed(Wait::Handshake.reason());
+                tracing::debug!(%peer, "TLS handshake timed out");
+                None
+            }
+        };
+        if let Some(stream) = stream {
+            match self.serve_tls(stream, peer).await {
+                Closed::Served => {}
+                Closed::Timeout(wait) => metrics.record_connection_closed(wait.reason()),
+                Closed::Evicted => metrics.record_connection_closed("evicted"),
+                Closed::Shutdown => metrics.record_connection_closed("shutdown"),
+            }
+        }
+        metrics.connections_open.dec();
+    }
+
+    async fn serve_tls(&self, stream: TlsStream<TcpStream>, peer: SocketAddr) -> Closed {
+        // HTTP/2 reads control frames between requests, so only HTTP/1.1 bytes start a head.
+        let reads_heads = stream.get_ref().1.alpn_protocol() != Some(b"h2".as_slice());
+        let activity = Activity::new();
+        let io = GuardedIo::new(stream, activity.clone(), self.limits.write_timeout);
+        let service = {
+            let app = self.app.clone();
+            let activity = activity.clone();
+            hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let in_flight = activity.begin();
+                let response = app.clone().oneshot(request);
+                async move {
+                    let response = response.await;
+                    drop(in_flight);
+                    response
+                }
+            })
+        };
+        let connection = self.builder.serve_connection(TokioIo::new(io), service);
+        tokio::pin!(connection);
+        let mut stop = self.stop.clone();
+        let mut draining = *stop.borrow();
+        loop {
+            let wait = activity.deadline(&self.limits, reads_heads);
+            // With a request in flight there is no deadline here; look again when it may be over.
+            let wake = wait.map_or_else(
+                || tokio::time::Instant::now() + self.limits.header_timeout,
+                |(deadline, _)| deadline,
+            );
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        if activity.write_stalled() {
+                            return Closed::Timeout(Wait::Write);
+                        }
+                        tracing::debug!(%peer, "connection ended: {error}");
+                    }
+                    return Closed::Served;
+                }
+                () = tokio::time::sleep_until(wake) => {
+                    if let Some((deadline, wait)) = activity.deadline(&self.limits, reads_heads)
+                        && tokio::time::Instant::now() >= deadline
+                    {
+                        tracing::debug!(%peer, "connection closed: {} timeout", wait.reason());
+                        return Closed::Timeout(wait);
+                    }
+                }
+                () = self.pressure.raised(), if !draining => {
+                    if activity.is_idle() {
+                        return Closed::Evicted;
+                    }
+                }
+                _ = stop.changed(), if !draining => {
+                    if activity.is_idle() {
+                        return Closed::Shutdown;
+                    }
+                    connection.as_mut().graceful_shutdown();
+                    draining = true;
+                }
+            }
         }
     }
 }

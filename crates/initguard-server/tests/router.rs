@@ -194,6 +194,7 @@ async fn bad_requests_get_specific_errors_and_the_server_keeps_serving() {
             common::pipeline(Mode::Enforce),
             Limits {
                 body_limit: 1 << 20,
+                max_header_bytes: 16 * 1024,
                 ..Limits::default()
             },
         )
@@ -390,6 +391,56 @@ async fn bad_requests_get_specific_errors_and_the_server_keeps_serving() {
             StatusCode::NOT_FOUND,
             "no such endpoint",
         ),
+        (
+            "GET on a review endpoint",
+            Request::get("/validate").body(Body::empty()).unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method GET is not allowed on /validate: use POST",
+        ),
+        (
+            "URI over the head limit",
+            post(
+                &format!("/validate?{}", "a".repeat(20_000)),
+                common::review("u", false),
+            ),
+            StatusCode::URI_TOO_LONG,
+            "the request URI is 20010 bytes, more than the limit of 16384",
+        ),
+        (
+            "headers over the head limit",
+            Request::post("/validate")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header("x-padding", "p".repeat(20_000))
+                .body(Body::from(common::review("u", false)))
+                .unwrap(),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "more than the limit of 16384",
+        ),
+        (
+            "gzip body",
+            Request::post("/validate")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::CONTENT_ENCODING, "gzip")
+                .body(Body::from(vec![0x1f, 0x8b, 8, 0]))
+                .unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported content encoding \"gzip\": send the review uncompressed",
+        ),
+        (
+            "byte-order mark",
+            post(
+                "/validate",
+                [b"\xEF\xBB\xBF".as_slice(), &common::review("u", false)].concat(),
+            ),
+            StatusCode::BAD_REQUEST,
+            "the body starts with a UTF-8 byte-order mark",
+        ),
+        (
+            "label path that is not KEY/VALUE",
+            post("/validate/namespace-label/%ZZ", common::review("u", false)),
+            StatusCode::NOT_FOUND,
+            "namespace-label/%ZZ: expected namespace-label/KEY/VALUE",
+        ),
     ];
     assert!(cases.len() >= 15);
     for (name, request, expected_status, expected_text) in cases {
@@ -407,12 +458,69 @@ async fn bad_requests_get_specific_errors_and_the_server_keeps_serving() {
         assert_eq!(status, StatusCode::OK, "a good request after {name}");
         assert_eq!(body["response"]["allowed"], true, "after {name}");
     }
-    let get_validate = send(
-        &state,
-        Request::get("/validate").body(Body::empty()).unwrap(),
-    )
-    .await;
-    assert_eq!(get_validate.0, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+/// A 3 MB review of a pod with 1,000,000 empty init containers: small as text, gigabytes as
+/// typed containers.
+fn million_containers() -> Vec<u8> {
+    let mut pod = common::pod(false);
+    pod["spec"]["initContainers"] = Value::Array(vec![json!({}); 1_000_000]);
+    serde_json::to_vec(&common::review_value("admission.k8s.io/v1", "big", pod)).unwrap()
+}
+
+/// The review's object count bounds its memory: refused at once, and the next one is served.
+#[tokio::test]
+async fn a_review_of_a_million_containers_is_refused_unparsed() {
+    let state = state();
+    let started = std::time::Instant::now();
+    let (status, body) = send(&state, post("/validate", million_containers())).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the review holds 1000009 JSON objects, more than the 20000"),
+        "{body}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let (status, _) = send(&state, post("/validate", common::review("after", false))).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// However many violations a review has, the answer lists a bounded number and counts the rest.
+#[tokio::test]
+async fn a_denial_lists_a_bounded_number_of_violations() {
+    let state = state();
+    let mut pod = common::pod(false);
+    pod["spec"]["initContainers"] = Value::Array(
+        (0..5_000)
+            .map(|i| json!({"name": format!("Init{i}"), "image": "busybox:1.36"}))
+            .collect(),
+    );
+    let body =
+        serde_json::to_vec(&common::review_value("admission.k8s.io/v1", "many", pod)).unwrap();
+    let (status, answer) = send(&state, post("/validate", body)).await;
+    assert_eq!(status, StatusCode::OK);
+    let message = answer["response"]["status"]["message"].as_str().unwrap();
+    assert_eq!(
+        message.matches("[init-container-validity/IG-V001]").count(),
+        100
+    );
+    assert!(
+        message.ends_with("; and 4900 more"),
+        "{}",
+        &message[message.len() - 80..]
+    );
+    let warnings: usize = answer["response"]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap().chars().count())
+        .sum();
+    assert!(
+        warnings <= initguard_core::response::MAX_WARNINGS_CHARS,
+        "{warnings}"
+    );
 }
 
 /// The namespace-scoped webhook names the label its `namespaceSelector` requires in its path,

@@ -65,6 +65,7 @@ async fn start(tls: TlsSource, policies: Arc<dyn PolicySource>) -> Running {
         listen: "127.0.0.1:0".parse().unwrap(),
         tls,
         limits: Limits::default(),
+        connections: initguard_server::ConnectionLimits::default(),
         reload_interval: Duration::from_millis(50),
         shutdown_grace: Duration::from_secs(5),
     };

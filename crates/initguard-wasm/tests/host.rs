@@ -255,7 +255,7 @@ fn failure_policy_decides_what_a_broken_module_does() {
         assert_eq!(decision.allowed(), allowed);
         let text = decision
             .denial
-            .map_or_else(|| decision.warnings.join(""), |d| d.message);
+            .map_or_else(|| decision.warnings.join(""), |d| d.message());
         assert!(
             text.contains("policy spin failed: the policy ran past its deadline of 100ms"),
             "{text}"

@@ -11,7 +11,6 @@ use std::sync::LazyLock;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use initguard::check;
 use initguard::config::load_pipeline;
-use initguard_core::release::LATEST;
 use initguard_core::{Phase, Review, ReviewResponse};
 use serde_json::{Value, json};
 
@@ -50,7 +49,7 @@ fn review(c: &mut Criterion) {
             let review = Review::from_slice(black_box(&body)).unwrap();
             let decision = pipeline.evaluate(&review.request, Phase::Validate);
             let response =
-                ReviewResponse::new(review.version, &review.request.uid, &decision, false);
+                ReviewResponse::new(review.version, &review.request.uid, &decision, false, 100);
             black_box(serde_json::to_vec(&response).unwrap())
         });
     });
@@ -129,7 +128,12 @@ fn check_corpus(c: &mut Criterion) {
         let inputs: Vec<PathBuf> = vec![path.clone()];
         group.bench_function(name, |b| {
             b.iter(|| {
-                let report = check::check(&pipeline, LATEST, &inputs, &mut std::io::empty());
+                let report = check::check(
+                    &pipeline,
+                    check::CheckOptions::default(),
+                    &inputs,
+                    &mut std::io::empty(),
+                );
                 assert_eq!(report.summary.objects, DOCUMENTS);
                 black_box(report)
             });

@@ -113,6 +113,16 @@ fn write_file(path: &Path, contents: &str, mode: u32, replace: bool) -> Result<(
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Where the namespace-scoped mutating webhook posts, naming the label its selector requires
+/// (see the server's `/mutate/namespace-label/KEY/VALUE`), as the chart's does.
+pub const NAMESPACE_OPT_IN_PATH: &str = "/mutate/namespace-label/initguard.dev/inject/enabled";
+
+/// The CA certificate already in `out_dir`, for printing the webhook configurations without
+/// writing anything.
+pub fn existing_ca(out_dir: &Path) -> Option<String> {
+    std::fs::read_to_string(out_dir.join(CA_CERT)).ok()
+}
+
 /// The Mutating- and ValidatingWebhookConfiguration for the Service, trusting `ca_pem`.
 ///
 /// Mutation is opt-in by the pod label or the namespace label `initguard.dev/inject: enabled`
@@ -124,7 +134,7 @@ pub fn webhook_configurations(service: &str, namespace: &str, ca_pem: &str) -> V
     let not_system = json!({"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", "kube-node-lease", namespace]});
     let opt_in = json!({"key": "initguard.dev/inject", "operator": "In", "values": ["enabled"]});
     let pods_on_create = json!([{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"], "scope": "Namespaced"}]);
-    let mutating = |name: &str, namespace_selector: Value, object_selector: Value| {
+    let mutating = |name: &str, path: &str, namespace_selector: Value, object_selector: Value| {
         json!({
             "name": name,
             "admissionReviewVersions": ["v1"],
@@ -132,7 +142,7 @@ pub fn webhook_configurations(service: &str, namespace: &str, ca_pem: &str) -> V
             "failurePolicy": "Ignore",
             "reinvocationPolicy": "IfNeeded",
             "timeoutSeconds": 5,
-            "clientConfig": client("/mutate"),
+            "clientConfig": client(path),
             "rules": pods_on_create,
             "namespaceSelector": namespace_selector,
             "objectSelector": object_selector,
@@ -144,8 +154,9 @@ pub fn webhook_configurations(service: &str, namespace: &str, ca_pem: &str) -> V
             "kind": "MutatingWebhookConfiguration",
             "metadata": {"name": service},
             "webhooks": [
-                mutating("pods.mutate.initguard.dev", json!({"matchExpressions": [not_system]}), json!({"matchExpressions": [opt_in]})),
-                mutating("namespaces.mutate.initguard.dev", json!({"matchExpressions": [not_system, opt_in]}), json!({})),
+                mutating("pods.mutate.initguard.dev", "/mutate", json!({"matchExpressions": [not_system]}), json!({"matchExpressions": [opt_in]})),
+                // A review carries no namespace labels: this hook names its opt-in in the path.
+                mutating("namespaces.mutate.initguard.dev", NAMESPACE_OPT_IN_PATH, json!({"matchExpressions": [not_system, opt_in]}), json!({})),
             ],
         }),
         json!({

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::input::{self, Document, InputError, Source};
+use crate::input::{self, Document, InputError, ReadLimits, Source};
 
 /// A finding initguard makes itself, beside the policies' rules: its id and what it means.
 #[derive(Debug, Clone, Copy)]
@@ -122,6 +122,9 @@ pub struct CheckReport {
     pub objects: Vec<ObjectReport>,
     #[serde(serialize_with = "serialize_errors")]
     pub input_errors: Vec<InputError>,
+    /// What a folder walk passed over, and why (a FIFO, a symlink cycle).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
     #[serde(skip)]
     pub sources: Vec<Source>,
 }
@@ -144,19 +147,42 @@ fn serialize_errors<S: serde::Serializer>(
     serializer.collect_seq(errors.iter().map(ToString::to_string))
 }
 
+/// How `check` reads and judges its inputs.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckOptions {
+    /// The Kubernetes release whose API the objects must use.
+    pub release: Release,
+    pub limits: ReadLimits,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        Self {
+            release: initguard_core::release::LATEST,
+            limits: ReadLimits::default(),
+        }
+    }
+}
+
 /// Reads `inputs` and evaluates every object with `pipeline`, in parallel, as Kubernetes
-/// `release` would admit them.
+/// `options.release` would admit them.
 pub fn check(
     pipeline: &Pipeline,
-    release: Release,
+    options: CheckOptions,
     inputs: &[PathBuf],
     stdin: &mut dyn std::io::Read,
 ) -> CheckReport {
-    let (sources, mut input_errors) = input::read_sources(inputs, stdin);
+    let input::Read {
+        sources,
+        errors: mut input_errors,
+        skipped,
+    } = input::read_sources(inputs, stdin, options.limits);
+    let release = options.release;
+    let max_document_bytes = options.limits.max_document_bytes;
     let parsed: Vec<_> = sources
         .par_iter()
         .enumerate()
-        .map(|(i, s)| input::parse_source(i, s))
+        .map(|(i, s)| input::parse_source(i, s, max_document_bytes))
         .collect();
     let mut documents = Vec::new();
     for (docs, error) in parsed {
@@ -197,6 +223,7 @@ pub fn check(
         summary,
         objects,
         input_errors,
+        skipped,
         sources,
     }
 }

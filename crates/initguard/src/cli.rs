@@ -10,10 +10,11 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use initguard_core::release::Release;
-use initguard_server::{BoundServer, Limits, ServerConfig, TlsSource};
+use initguard_server::{BoundServer, ConnectionLimits, Limits, ServerConfig, TlsSource};
 
 use crate::check;
 use crate::config;
+use crate::input::ReadLimits;
 use crate::output::{self, Format};
 use crate::yaml;
 
@@ -37,7 +38,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the TLS admission webhook.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Evaluate manifests offline with the same engine as the webhook.
     Check(CheckArgs),
     /// Make a CA and a serving certificate for the webhook's Service, or renew it.
@@ -131,10 +132,50 @@ pub struct ServeArgs {
     /// How often config, modules and certificates are checked for changes.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub reload_interval: Duration,
-    /// How long in-flight requests may take to finish after SIGTERM.
+    /// How long requests in flight may take to finish after SIGTERM; connections without
+    /// one close at once.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+    /// Time a client has to send a whole request body, from its head.
+    #[arg(long, default_value_t = Limits::default().body_timeout.into())]
+    pub body_timeout: humantime::Duration,
+    /// Time a client has to finish the TLS handshake.
+    #[arg(long, default_value_t = DEFAULT_CONNECTION.handshake_timeout.into())]
+    pub handshake_timeout: humantime::Duration,
+    /// Time a client has to send a request head (HTTP/1.1), from its first byte.
+    #[arg(long, default_value_t = DEFAULT_CONNECTION.header_timeout.into())]
+    pub header_timeout: humantime::Duration,
+    /// Time a connection with no request in flight stays open (above the apiserver's 90 s).
+    #[arg(long, default_value_t = DEFAULT_CONNECTION.idle_timeout.into())]
+    pub idle_timeout: humantime::Duration,
+    /// Time a write to a client may make no progress (a client that does not read).
+    #[arg(long, default_value_t = DEFAULT_CONNECTION.write_timeout.into())]
+    pub write_timeout: humantime::Duration,
+    /// Connections open at once, lowered to what the open-file limit leaves; at the cap, idle
+    /// connections make room for a new client.
+    #[arg(long, default_value_t = DEFAULT_CONNECTION.max_connections)]
+    pub max_connections: usize,
+    /// HTTP/2 streams open at once on one connection.
+    #[arg(long, default_value_t = DEFAULT_CONNECTION.max_concurrent_streams)]
+    pub max_concurrent_streams: u32,
+    /// Largest request head in bytes: URI and headers (HTTP/1.1 and HTTP/2).
+    #[arg(long, default_value_t = Limits::default().max_header_bytes)]
+    pub max_header_bytes: usize,
+    /// JSON objects one review may hold: bounds the memory of one evaluation.
+    #[arg(long, default_value_t = Limits::default().max_objects)]
+    pub max_objects: usize,
+    /// Violations spelled out in one denial; the rest are counted.
+    #[arg(long, default_value_t = Limits::default().max_listed_violations)]
+    pub max_listed_violations: usize,
+    /// HTTP/2 streams a client may reset (or make the server reset) before its connection is
+    /// closed: rapid-reset protection.
+    #[arg(long, default_value_t = DEFAULT_CONNECTION.max_reset_streams)]
+    pub max_reset_streams: usize,
 }
+
+/// The connection bounds of `serve`, whose values are its flags' defaults.
+static DEFAULT_CONNECTION: std::sync::LazyLock<ConnectionLimits> =
+    std::sync::LazyLock::new(ConnectionLimits::default);
 
 fn parse_size(text: &str) -> Result<usize, String> {
     config::parse_size(text)
@@ -163,12 +204,22 @@ pub struct CheckArgs {
     /// it does not serve are denied as kubectl and the apiserver would refuse them.
     #[arg(long, value_name = "v1.N", default_value = "latest", value_parser = Release::parse)]
     pub kubernetes_version: Release,
+    /// Largest input (a file, or stdin), in bytes (suffixes Ki, Mi and Gi allowed).
+    #[arg(long, value_name = "SIZE", default_value_t = ReadLimits::default().max_input_bytes, value_parser = parse_size_u64)]
+    pub max_input_size: u64,
+    /// Largest YAML document, in bytes (suffixes Ki, Mi and Gi allowed).
+    #[arg(long, value_name = "SIZE", default_value_t = ReadLimits::default().max_document_bytes, value_parser = parse_size)]
+    pub max_document_size: usize,
+}
+
+fn parse_size_u64(text: &str) -> Result<u64, String> {
+    parse_size(text).map(|n| n as u64)
 }
 
 /// Runs a parsed command line; errors are usage or input errors (exit 2).
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => run_serve(args),
+        Command::Serve(args) => run_serve(*args),
         Command::Check(args) => run_check(&args),
         Command::Rules { id } => run_rules(id.as_deref()),
         Command::Certs(args) => run_certs(&args),
@@ -251,7 +302,20 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut limits = Limits {
         body_limit: args.body_limit,
         request_timeout: args.request_timeout,
+        body_timeout: args.body_timeout.into(),
+        max_header_bytes: args.max_header_bytes,
+        max_objects: args.max_objects,
+        max_listed_violations: args.max_listed_violations,
         ..Limits::default()
+    };
+    let connections = ConnectionLimits {
+        handshake_timeout: args.handshake_timeout.into(),
+        header_timeout: args.header_timeout.into(),
+        idle_timeout: args.idle_timeout.into(),
+        write_timeout: args.write_timeout.into(),
+        max_connections: args.max_connections,
+        max_concurrent_streams: args.max_concurrent_streams,
+        max_reset_streams: args.max_reset_streams,
     };
     if let Some(max) = args.max_concurrency {
         limits.evaluation_threads = max;
@@ -260,6 +324,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         listen: args.listen,
         tls,
         limits,
+        connections,
         reload_interval: args.reload_interval,
         shutdown_grace: args.shutdown_grace,
     };
@@ -291,9 +356,16 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let pipeline = config::load_pipeline(args.config.as_deref())?;
+    let options = check::CheckOptions {
+        release: args.kubernetes_version,
+        limits: ReadLimits {
+            max_input_bytes: args.max_input_size,
+            max_document_bytes: args.max_document_size,
+        },
+    };
     let report = check::check(
         &pipeline,
-        args.kubernetes_version,
+        options,
         &args.inputs,
         &mut std::io::stdin().lock(),
     );
@@ -358,6 +430,20 @@ fn write_mutated(folder: &Path, report: &check::CheckReport) -> anyhow::Result<(
 }
 
 fn run_certs(args: &CertsArgs) -> anyhow::Result<ExitCode> {
+    // Printing the configurations for a CA already written writes nothing.
+    if args.webhook_config
+        && !args.force
+        && !args.renew
+        && let Some(ca) = crate::certs::existing_ca(&args.out_dir)
+    {
+        eprintln!(
+            "initguard: using the CA in {}",
+            args.out_dir.join(crate::certs::CA_CERT).display()
+        );
+        let manifests = crate::certs::webhook_configurations(&args.service, &args.namespace, &ca);
+        print!("{}", yaml::to_yaml_stream(&manifests));
+        return Ok(ExitCode::SUCCESS);
+    }
     let request = crate::certs::CertsRequest {
         service: args.service.clone(),
         namespace: args.namespace.clone(),

@@ -1,6 +1,6 @@
 //! Reading manifests: files, folders, stdin; YAML streams, JSON, `kind: List`.
 
-use std::io::Read;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -75,81 +75,229 @@ pub enum InputError {
     },
     #[error("{path}: no manifests (*.yaml, *.yml, *.json) found")]
     EmptyFolder { path: String },
+    #[error("{path}: {what}, not a regular file: it may never end; pipe it to - to read it")]
+    NotAFile { path: String, what: &'static str },
+    #[error("{path}: larger than the limit of {limit} bytes (--max-input-size)")]
+    TooLarge { path: String, limit: u64 },
 }
 
 const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 
-/// Reads every input: `-` is stdin, a folder is searched recursively in name order.
-pub fn read_sources(inputs: &[PathBuf], stdin: &mut dyn Read) -> (Vec<Source>, Vec<InputError>) {
-    let mut sources = Vec::new();
-    let mut errors = Vec::new();
+/// How much `check` reads: bounds that keep an endless or enormous input from taking the
+/// process down with it, while every other input is still checked.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLimits {
+    /// Bytes of one input (a file, or stdin).
+    pub max_input_bytes: u64,
+    /// Bytes of one YAML document.
+    pub max_document_bytes: usize,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        Self {
+            max_input_bytes: 1 << 30,
+            max_document_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What reading the inputs gave: their text, what could not be read, and what a folder walk
+/// passed over (with why).
+#[derive(Debug, Default)]
+pub struct Read {
+    pub sources: Vec<Source>,
+    pub errors: Vec<InputError>,
+    pub skipped: Vec<String>,
+}
+
+/// Reads every input: `-` is stdin, a folder is searched recursively in name order, visiting
+/// each real folder once (symlink cycles are cut) and only regular files. A special file (FIFO,
+/// device, socket) named as an input is refused: it may never end; give it as `-`.
+pub fn read_sources(inputs: &[PathBuf], stdin: &mut dyn std::io::Read, limits: ReadLimits) -> Read {
+    let mut read = Read::default();
     for input in inputs {
         if input.as_os_str() == "-" {
-            let mut text = String::new();
-            match stdin.read_to_string(&mut text) {
-                Ok(_) => sources.push(Source {
+            match read_bounded(stdin, "-", limits.max_input_bytes) {
+                Ok(text) => read.sources.push(Source {
                     name: "-".to_owned(),
                     text,
                 }),
-                Err(source) => errors.push(InputError::Io {
-                    path: "-".to_owned(),
-                    source,
-                }),
+                Err(error) => read.errors.push(error),
             }
             continue;
         }
-        let mut files = Vec::new();
-        if input.is_dir() {
-            if let Err(source) = find_manifests(input, &mut files) {
-                errors.push(InputError::Io {
-                    path: input.display().to_string(),
-                    source,
-                });
-            } else if files.is_empty() {
-                errors.push(InputError::EmptyFolder {
-                    path: input.display().to_string(),
-                });
+        let name = input.display().to_string();
+        let metadata = match std::fs::metadata(input) {
+            Ok(metadata) => metadata,
+            Err(source) => {
+                read.errors.push(InputError::Io { path: name, source });
+                continue;
             }
-        } else {
+        };
+        let mut files = Vec::new();
+        if metadata.is_dir() {
+            let mut walk = Walk {
+                files: &mut files,
+                skipped: &mut read.skipped,
+                visited: Vec::new(),
+            };
+            if let Err(source) = walk.folder(input) {
+                read.errors.push(InputError::Io { path: name, source });
+            } else if files.is_empty() {
+                read.errors.push(InputError::EmptyFolder { path: name });
+            }
+        } else if metadata.is_file() {
             files.push(input.clone());
+        } else {
+            read.errors.push(InputError::NotAFile {
+                path: name,
+                what: file_kind(&metadata),
+            });
+            continue;
         }
         for file in files {
             let name = file.display().to_string();
-            match std::fs::read_to_string(&file) {
-                Ok(text) => sources.push(Source { name, text }),
-                Err(source) => errors.push(InputError::Io { path: name, source }),
+            let text = std::fs::File::open(&file)
+                .map_err(|source| InputError::Io {
+                    path: name.clone(),
+                    source,
+                })
+                .and_then(|mut opened| read_bounded(&mut opened, &name, limits.max_input_bytes));
+            match text {
+                Ok(text) => read.sources.push(Source { name, text }),
+                Err(error) => read.errors.push(error),
             }
         }
     }
-    (sources, errors)
+    read
 }
 
-fn find_manifests(folder: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(folder)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            find_manifests(&path, found)?;
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| EXTENSIONS.contains(&e))
-        {
-            found.push(path);
+/// Reads at most `limit` bytes of text; more is an error, not a truncation.
+fn read_bounded(
+    reader: &mut dyn std::io::Read,
+    name: &str,
+    limit: u64,
+) -> Result<String, InputError> {
+    let mut text = String::new();
+    let io = |source| InputError::Io {
+        path: name.to_owned(),
+        source,
+    };
+    let read = reader
+        .take(limit.saturating_add(1))
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    if read as u64 > limit {
+        return Err(InputError::TooLarge {
+            path: name.to_owned(),
+            limit,
+        });
+    }
+    Ok(text)
+}
+
+/// What a file that is neither a regular file nor a folder is.
+fn file_kind(metadata: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        let kind = metadata.file_type();
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
         }
     }
-    Ok(())
+    let _ = metadata;
+    "not a regular file"
+}
+
+/// A folder walk that visits each real folder once.
+struct Walk<'a> {
+    files: &'a mut Vec<PathBuf>,
+    skipped: &'a mut Vec<String>,
+    /// The folders entered, by what they are (device and inode), not by the path that led there.
+    visited: Vec<(u64, u64)>,
+}
+
+impl Walk<'_> {
+    fn folder(&mut self, folder: &Path) -> std::io::Result<()> {
+        let identity = identity(&std::fs::metadata(folder)?);
+        if self.visited.contains(&identity) {
+            self.skipped.push(format!(
+                "{}: a folder already searched (a symlink cycle)",
+                folder.display()
+            ));
+            return Ok(());
+        }
+        self.visited.push(identity);
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(folder)?
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        entries.sort();
+        for path in entries {
+            // Follows symlinks: a link to a folder is searched, a dangling link is reported.
+            let metadata = match std::fs::metadata(&path) {
+                Ok(metadata) => metadata,
+                Err(error) => {
+                    self.skipped.push(format!("{}: {error}", path.display()));
+                    continue;
+                }
+            };
+            if metadata.is_dir() {
+                self.folder(&path)?;
+                continue;
+            }
+            let manifest = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| EXTENSIONS.contains(&e));
+            if !manifest {
+                continue;
+            }
+            if metadata.is_file() {
+                self.files.push(path);
+            } else {
+                self.skipped.push(format!(
+                    "{}: {}, not a regular file: give it as - to read it",
+                    path.display(),
+                    file_kind(&metadata)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn identity(metadata: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt as _;
+    (metadata.dev(), metadata.ino())
+}
+
+/// Without inode numbers, every folder counts as new (cycles are not detected).
+#[cfg(not(unix))]
+fn identity(_: &std::fs::Metadata) -> (u64, u64) {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    (0, NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 /// Splits a source into objects as kubectl reads it (see [`crate::yaml`]); `kind: *List`
 /// objects are expanded into their items. A broken document is returned as an error beside
 /// the documents read around it.
-pub fn parse_source(index: usize, source: &Source) -> (Vec<Document>, Vec<InputError>) {
+pub fn parse_source(
+    index: usize,
+    source: &Source,
+    max_document_bytes: usize,
+) -> (Vec<Document>, Vec<InputError>) {
     let mut documents = Vec::new();
     let mut errors = Vec::new();
-    for document in yaml::read_stream(&source.text) {
+    for document in yaml::read_stream_bounded(&source.text, max_document_bytes) {
         let document = match document {
             Ok(document) => document,
             Err(error) => {
@@ -236,6 +384,7 @@ mod tests {
                 name: name.into(),
                 text: text.into(),
             },
+            usize::MAX,
         );
         (docs, error.first().map(ToString::to_string))
     }

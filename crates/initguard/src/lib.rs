@@ -6,6 +6,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod input;
+pub mod logging;
 pub mod output;
 pub mod policy_new;
 pub mod policy_tests;

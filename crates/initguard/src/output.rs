@@ -90,6 +90,9 @@ fn text(report: &CheckReport) -> String {
             );
         }
     }
+    for skipped in &report.skipped {
+        let _ = writeln!(out, "SKIP {skipped}");
+    }
     for error in &report.input_errors {
         let _ = writeln!(out, "ERROR {error}");
     }

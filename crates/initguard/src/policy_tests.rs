@@ -289,7 +289,7 @@ fn run_case(
         let why = decision
             .denial
             .as_ref()
-            .map(|d| format!(": {}", d.message))
+            .map(|d| format!(": {}", d.message()))
             .unwrap_or_default();
         problems.push(format!(
             "expected allowed: {allowed}, got {}{why}",

@@ -162,9 +162,22 @@ fn webhook_configurations_carry_the_ca_bundle() {
         .encode(std::fs::read(dir.join("ca.crt")).unwrap());
     let mutating = &manifests[0];
     assert_eq!(mutating["kind"], "MutatingWebhookConfiguration");
+    let paths: Vec<&str> = mutating["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["clientConfig"]["service"]["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/mutate",
+            "/mutate/namespace-label/initguard.dev/inject/enabled"
+        ],
+        "pods opted in only through their namespace are named in the path"
+    );
     for webhook in mutating["webhooks"].as_array().unwrap() {
         assert_eq!(webhook["clientConfig"]["caBundle"], ca.as_str());
-        assert_eq!(webhook["clientConfig"]["service"]["path"], "/mutate");
         assert_eq!(webhook["failurePolicy"], "Ignore");
         assert_eq!(webhook["reinvocationPolicy"], "IfNeeded");
         assert_eq!(webhook["sideEffects"], "None");
@@ -178,5 +191,23 @@ fn webhook_configurations_carry_the_ca_bundle() {
     assert_eq!(validating["failurePolicy"], "Fail");
     assert_eq!(validating["clientConfig"]["service"]["path"], "/validate");
     assert_eq!(validating["clientConfig"]["caBundle"], ca.as_str());
+
+    // For a CA already there, printing needs neither --force nor --renew, and writes nothing.
+    let files: Vec<Vec<u8>> = ["ca.crt", "ca.key", "tls.crt", "tls.key"]
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect();
+    let (code, again, err) = certs(&[
+        "--out-dir",
+        dir.to_str().unwrap(),
+        "--namespace",
+        "guard",
+        "--webhook-config",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(again, out, "the same configurations, for the same CA");
+    for (file, before) in ["ca.crt", "ca.key", "tls.crt", "tls.key"].iter().zip(files) {
+        assert_eq!(std::fs::read(dir.join(file)).unwrap(), before, "{file}");
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -160,6 +160,12 @@ fn default_install_points_webhooks_at_the_service_and_excludes_system_namespaces
     assert_eq!(mutating["rules"][0]["operations"], json!(["CREATE"]));
     assert_eq!(validating["clientConfig"]["service"]["path"], "/validate");
     assert_eq!(validating["failurePolicy"], "Fail");
+    assert_eq!(mutating["timeoutSeconds"], 5);
+    let args = pod["containers"][0]["args"].as_array().unwrap();
+    assert!(
+        args.iter().any(|a| a == "--request-timeout=4500ms"),
+        "the server answers before the webhooks' 5 s timeout: {args:?}"
+    );
 }
 
 #[tokio::test]
@@ -284,6 +290,15 @@ fn values_combinations() {
     let hooks = webhooks(&objects);
     assert_eq!(hooks[0]["failurePolicy"], "Fail");
     assert_eq!(hooks[0]["timeoutSeconds"], 3);
+    let args =
+        &find(&objects, "Deployment").unwrap()["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert!(
+        args.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "--request-timeout=2500ms"),
+        "derived from the shorter timeoutSeconds: {args}"
+    );
     assert_eq!(
         hooks[0]["namespaceSelector"]["matchExpressions"][0]["values"],
         json!(["kube-system", NAMESPACE])

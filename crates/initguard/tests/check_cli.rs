@@ -553,3 +553,96 @@ fn rules_command_lists_and_shows() {
         "{out}"
     );
 }
+
+/// Endless and special inputs are refused or skipped, each said once, and every other input is
+/// still checked.
+#[cfg(unix)]
+#[test]
+fn endless_and_special_inputs_cannot_stall_check() {
+    let dir = std::env::temp_dir().join(format!("initguard-special-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let folder = dir.join("manifests");
+    std::fs::create_dir_all(folder.join("nested")).unwrap();
+    std::fs::copy(
+        workspace().join("tests/fixtures/examples/nginx-init-wget.yaml"),
+        folder.join("nested/pod.yaml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(".", folder.join("nested/again")).unwrap();
+    std::os::unix::fs::symlink("..", folder.join("nested/up")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", folder.join("zero.yaml")).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(folder.join("pipe.yaml"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let pod = workspace().join("tests/fixtures/examples/myapp-pod-wait-for-services.yaml");
+
+    let out = run(
+        &[
+            "check",
+            "/dev/zero",
+            folder.to_str().unwrap(),
+            pod.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.contains("exit: 2"), "{out}");
+    assert!(
+        out.contains("ERROR /dev/zero: a device, not a regular file: it may never end; pipe it to - to read it"),
+        "{out}"
+    );
+    assert!(
+        out.contains("zero.yaml: a device, not a regular file"),
+        "{out}"
+    );
+    assert!(
+        out.contains("pipe.yaml: a FIFO, not a regular file"),
+        "{out}"
+    );
+    assert!(
+        out.contains("a folder already searched (a symlink cycle)"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("WARN Pod init-demo").count(),
+        1,
+        "the pod behind the cycles is read once:\n{out}"
+    );
+    assert!(
+        out.contains("WARN Pod myapp-pod"),
+        "the other input is checked:\n{out}"
+    );
+
+    let big = run(
+        &[
+            "check",
+            "--max-input-size",
+            "100",
+            pod.to_str().unwrap(),
+            "-",
+        ],
+        Some(b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: small}\n"),
+    );
+    assert!(big.contains("exit: 2"), "{big}");
+    assert!(
+        big.contains("larger than the limit of 100 bytes (--max-input-size)"),
+        "{big}"
+    );
+    assert!(
+        big.contains("SKIP ConfigMap small"),
+        "stdin is still read:\n{big}"
+    );
+
+    let document = run(
+        &["check", "--max-document-size", "100", "-"],
+        Some(b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: small}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: large}\ndata: {a: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}\n"),
+    );
+    assert!(document.contains("exit: 2"), "{document}");
+    assert!(
+        document.contains("-:5: document 2: the document is 148 bytes, more than the limit of 100 (--max-document-size)"),
+        "{document}"
+    );
+    assert!(document.contains("SKIP ConfigMap small"), "{document}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -310,7 +310,7 @@ fn the_docs_examples_rewritten_get_equivalent_bounded_steps() {
             decision.warnings.iter().any(|w| w.contains("IG-H005"))
                 || decision
                     .denial
-                    .is_some_and(|d| d.message.contains("IG-H005"))
+                    .is_some_and(|d| d.message().contains("IG-H005"))
         };
         if example.starts_with("myapp") {
             assert!(unbounded(original), "{example}");
@@ -329,7 +329,7 @@ fn conflicts_deny_with_the_reason() {
     let denial = |object: Value| {
         evaluate(&pipeline, object)
             .denial
-            .map(|d| d.message)
+            .map(|d| d.message())
             .unwrap_or_default()
     };
     let failing = documents("tests/fixtures/rules/IG-S002.yaml");
@@ -432,7 +432,7 @@ fn admins_add_steps_override_images_and_disable_built_ins() {
         denied
             .denial
             .unwrap()
-            .message
+            .message()
             .contains("initguard.dev/git-clone: this step is disabled in this cluster")
     );
 }

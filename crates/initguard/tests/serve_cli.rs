@@ -23,9 +23,15 @@ struct Serving {
 }
 
 impl Serving {
-    fn start(ca_bundle: &std::path::Path) -> Self {
+    fn start(ca_bundle: &std::path::Path, log_format: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_initguard"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                log_format,
+            ])
             .arg("--ca-bundle-out")
             .arg(ca_bundle)
             .env("INITGUARD_LOG", "info")
@@ -109,7 +115,7 @@ async fn serve_answers_over_tls_logs_each_review_and_stops_on_sigterm() {
     let dir = std::env::temp_dir().join(format!("initguard-serve-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ca_bundle = dir.join("ca.pem");
-    let mut server = Serving::start(&ca_bundle);
+    let mut server = Serving::start(&ca_bundle, "json");
     let address: SocketAddr = server.wait_for("its address", |line| {
         line.strip_prefix("initguard: listening on https://")?
             .split_whitespace()
@@ -180,5 +186,59 @@ async fn serve_answers_over_tls_logs_each_review_and_stops_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(exit.success(), "{exit:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A client's values cannot forge log lines or colour the log: in the text format every control
+/// character of a logged value is escaped, and no colour is written to a pipe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_cannot_be_forged() {
+    let dir = std::env::temp_dir().join(format!("initguard-serve-text-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_bundle = dir.join("ca.pem");
+    let server = Serving::start(&ca_bundle, "text");
+    let address: SocketAddr = server.wait_for("its address", |line| {
+        line.strip_prefix("initguard: listening on https://")?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    });
+    server.wait_for("where the CA went", |line| {
+        line.contains("CA bundle written to").then_some(())
+    });
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut review: Value = serde_json::from_slice(
+        &std::fs::read(workspace.join("tests/fixtures/bench/pod-review.json")).unwrap(),
+    )
+    .unwrap();
+    let forged = "uid-1\n2026-12-01T00:00:00.000000Z ERROR initguard: forged \u{1b}[31mred";
+    review["request"]["uid"] = forged.into();
+    let tls = initguard_server::tls::client_config(&std::fs::read(&ca_bundle).unwrap()).unwrap();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .build();
+    let client = Client::builder(TokioExecutor::new()).build(connector);
+    let request = hyper::Request::post(format!("https://localhost:{}/validate", address.port()))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(serde_json::to_vec(&review).unwrap())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.status(), hyper::StatusCode::OK);
+    let line = server.wait_for("the review line", |line| {
+        line.contains("uid=uid-1").then(|| line.to_owned())
+    });
+    assert!(
+        line.contains(
+            r"uid=uid-1\n2026-12-01T00:00:00.000000Z ERROR initguard: forged \u{1b}[31mred"
+        ),
+        "{line}"
+    );
+    assert!(
+        !line.contains('\u{1b}'),
+        "no escape sequence reaches the log: {line:?}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -42,6 +42,15 @@ pub struct YamlError {
 /// them. A broken YAML document does not stop the others; a JSON stream stops at its first
 /// syntax error, as a JSON decoder cannot resume.
 pub fn read_stream(text: &str) -> Vec<Result<YamlDocument, YamlError>> {
+    read_stream_bounded(text, usize::MAX)
+}
+
+/// As [`read_stream`], refusing YAML documents longer than `max_document_bytes` unparsed: the
+/// tree of a document costs several times its text.
+pub fn read_stream_bounded(
+    text: &str,
+    max_document_bytes: usize,
+) -> Vec<Result<YamlDocument, YamlError>> {
     // libyaml (and so goyaml.v2) skips a UTF-8 byte-order mark at the start of the input.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim_start().starts_with('{') {
@@ -50,6 +59,14 @@ pub fn read_stream(text: &str) -> Vec<Result<YamlDocument, YamlError>> {
     split_documents(text)
         .into_par_iter()
         .filter_map(|chunk| match chunk {
+            Ok(chunk) if chunk.text.len() > max_document_bytes => Some(Err(YamlError {
+                number: chunk.number,
+                line: chunk.first_line,
+                message: format!(
+                    "the document is {} bytes, more than the limit of {max_document_bytes} (--max-document-size)",
+                    chunk.text.len()
+                ),
+            })),
             Ok(chunk) => chunk.parse().transpose(),
             Err(error) => Some(Err(error)),
         })
