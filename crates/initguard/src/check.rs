@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::input::{self, Document, InputError, ReadLimits, Source};
+use crate::input::{self, Document, InputError, ReadLimits};
 
 /// A finding initguard makes itself, beside the policies' rules: its id and what it means.
 #[derive(Debug, Clone, Copy)]
@@ -125,8 +125,9 @@ pub struct CheckReport {
     /// What a folder walk passed over, and why (a FIFO, a symlink cycle).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<String>,
+    /// Every source read, in input order: files by path, stdin as `-`.
     #[serde(skip)]
-    pub sources: Vec<Source>,
+    pub source_names: Vec<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -153,6 +154,9 @@ pub struct CheckOptions {
     /// The Kubernetes release whose API the objects must use.
     pub release: Release,
     pub limits: ReadLimits,
+    /// Keep each object's final form, for [`CheckReport::final_manifests`] (`--mutated`); without
+    /// it an object's tree is dropped once judged.
+    pub keep_objects: bool,
 }
 
 impl Default for CheckOptions {
@@ -160,6 +164,7 @@ impl Default for CheckOptions {
         Self {
             release: initguard_core::release::LATEST,
             limits: ReadLimits::default(),
+            keep_objects: false,
         }
     }
 }
@@ -177,34 +182,46 @@ pub fn check(
         errors: mut input_errors,
         skipped,
     } = input::read_sources(inputs, stdin, options.limits);
-    let release = options.release;
     let max_document_bytes = options.limits.max_document_bytes;
-    let parsed: Vec<_> = sources
+    // Namespace labels feed the namespace selectors of every object, so they are read first;
+    // only documents that can be Namespaces are parsed for it.
+    let namespaces: BTreeMap<String, BTreeMap<String, String>> = sources
         .par_iter()
         .enumerate()
-        .map(|(i, s)| input::parse_source(i, s, max_document_bytes))
-        .collect();
-    let mut documents = Vec::new();
-    for (docs, error) in parsed {
-        documents.extend(docs);
-        input_errors.extend(error);
-    }
-    let namespaces: BTreeMap<String, BTreeMap<String, String>> = documents
-        .iter()
-        .filter(|d| d.object.get("kind").and_then(Value::as_str) == Some("Namespace"))
-        .filter_map(|d| {
-            let name = d.object.pointer("/metadata/name")?.as_str()?.to_owned();
-            Some((name, initguard_core::matching::namespace_labels(&d.object)))
+        .flat_map_iter(|(index, source)| {
+            let is_namespace = |text: &str| text.contains("Namespace");
+            input::map_source(index, source, max_document_bytes, is_namespace, |document| {
+                namespace_of(&document.object)
+            })
+            .0
+            .into_iter()
+            .flatten()
         })
         .collect();
-    let (objects, unreadable): (Vec<ObjectReport>, Vec<Option<InputError>>) = documents
+    // Each object is judged as soon as its document is read, and its tree dropped then.
+    let judged: Vec<_> = sources
         .into_par_iter()
-        .map(|document| {
-            let source = &sources[document.source];
-            evaluate(pipeline, release, source, document, &namespaces)
+        .enumerate()
+        .map(|(index, source)| {
+            let (judged, errors) =
+                input::map_source(index, &source, max_document_bytes, |_| true, |document| {
+                    evaluate(pipeline, options, &source.name, document, &namespaces)
+                });
+            (judged, errors, source.name)
         })
-        .unzip();
-    input_errors.extend(unreadable.into_iter().flatten());
+        .collect();
+    let mut objects = Vec::new();
+    let mut unreadable = Vec::new();
+    let mut source_names = Vec::new();
+    for (judged, errors, name) in judged {
+        input_errors.extend(errors);
+        source_names.push(name);
+        for (report, error) in judged {
+            objects.push(report);
+            unreadable.extend(error);
+        }
+    }
+    input_errors.extend(unreadable);
     let mut summary = Summary {
         objects: objects.len(),
         input_errors: input_errors.len(),
@@ -224,7 +241,7 @@ pub fn check(
         objects,
         input_errors,
         skipped,
-        sources,
+        source_names,
     }
 }
 
@@ -232,8 +249,31 @@ pub fn check(
 /// error (reported once, with its field path), not a failure of every policy.
 fn evaluate(
     pipeline: &Pipeline,
+    options: CheckOptions,
+    source: &str,
+    document: Document,
+    namespaces: &BTreeMap<String, BTreeMap<String, String>>,
+) -> (ObjectReport, Option<InputError>) {
+    let (mut report, error) = judge(pipeline, options.release, source, document, namespaces);
+    if !options.keep_objects {
+        report.object = Value::Null;
+    }
+    (report, error)
+}
+
+/// The name and labels of a Namespace manifest.
+fn namespace_of(object: &Value) -> Option<(String, BTreeMap<String, String>)> {
+    if object.get("kind").and_then(Value::as_str) != Some("Namespace") {
+        return None;
+    }
+    let name = object.pointer("/metadata/name")?.as_str()?.to_owned();
+    Some((name, initguard_core::matching::namespace_labels(object)))
+}
+
+fn judge(
+    pipeline: &Pipeline,
     release: Release,
-    source: &Source,
+    source: &str,
     document: Document,
     namespaces: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> (ObjectReport, Option<InputError>) {
@@ -245,7 +285,7 @@ fn evaluate(
             .map(str::to_owned)
     };
     let mut report = ObjectReport {
-        source: source.name.clone(),
+        source: source.to_owned(),
         document: document.number,
         item: document.item.as_ref().map(|item| item.index),
         list: document
@@ -327,7 +367,7 @@ fn evaluate(
     };
     if let Err(error) = request.workload() {
         let unreadable = InputError::Unreadable {
-            path: source.name.clone(),
+            path: source.to_owned(),
             line: report.line,
             document: report.document,
             object: format!("{} {}", report.kind, report.name),
@@ -412,9 +452,9 @@ impl CheckReport {
     /// mutated objects replaced, everything else as read.
     pub fn final_manifests(&self) -> Vec<(&str, Vec<Value>)> {
         let mut by_source: Vec<(&str, Vec<Value>)> = self
-            .sources
+            .source_names
             .iter()
-            .map(|s| (s.name.as_str(), Vec::new()))
+            .map(|name| (name.as_str(), Vec::new()))
             .collect();
         let mut lists: BTreeMap<(usize, usize), usize> = BTreeMap::new();
         for report in &self.objects {

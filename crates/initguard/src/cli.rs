@@ -362,6 +362,7 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             max_input_bytes: args.max_input_size,
             max_document_bytes: args.max_document_size,
         },
+        keep_objects: args.mutated.is_some(),
     };
     let report = check::check(
         &pipeline,
@@ -369,20 +370,21 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         &args.inputs,
         &mut std::io::stdin().lock(),
     );
-    let rendered = output::render(&report, args.output);
     match &args.mutated {
         // The manifests go to stdout, to be piped; the report to stderr.
         Some(target) if target.as_os_str() == "-" => {
-            let mut stdout = std::io::stdout().lock();
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
             for (_, objects) in report.final_manifests() {
                 stdout.write_all(yaml::to_yaml_stream(&objects).as_bytes())?;
             }
             stdout.flush()?;
-            std::io::stderr().write_all(rendered.as_bytes())?;
+            let mut stderr = std::io::BufWriter::new(std::io::stderr().lock());
+            output::render(&report, args.output, &mut stderr)?;
+            stderr.flush()?;
         }
         other => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(rendered.as_bytes())?;
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            output::render(&report, args.output, &mut stdout)?;
             stdout.flush()?;
             if let Some(folder) = other {
                 write_mutated(folder, &report)?;

@@ -295,38 +295,64 @@ pub fn parse_source(
     source: &Source,
     max_document_bytes: usize,
 ) -> (Vec<Document>, Vec<InputError>) {
-    let mut documents = Vec::new();
+    map_source(index, source, max_document_bytes, |_| true, |document| document)
+}
+
+/// As [`parse_source`], handing each object to `judge` as soon as its document is read, in
+/// parallel, and keeping only what `judge` returns: a document's tree is dropped when its
+/// object has been judged. Only documents whose text `wanted` accepts are parsed.
+pub fn map_source<T: Send>(
+    index: usize,
+    source: &Source,
+    max_document_bytes: usize,
+    wanted: impl Fn(&str) -> bool + Sync,
+    judge: impl Fn(Document) -> T + Sync,
+) -> (Vec<T>, Vec<InputError>) {
+    let per_document = yaml::map_stream(&source.text, max_document_bytes, wanted, |document| {
+        objects(index, &source.name, document).map(|objects| {
+            objects.into_iter().map(&judge).collect::<Vec<T>>()
+        })
+    });
+    let mut judged = Vec::new();
     let mut errors = Vec::new();
-    for document in yaml::read_stream_bounded(&source.text, max_document_bytes) {
-        let document = match document {
-            Ok(document) => document,
-            Err(error) => {
-                errors.push(InputError::Syntax {
-                    path: source.name.clone(),
-                    line: error.line,
-                    document: error.number,
-                    message: error.message,
-                });
-                continue;
-            }
-        };
-        let found = match &document.value {
-            Value::Object(map) if map.get("kind").is_some_and(Value::is_string) => None,
-            Value::Object(_) => Some("a mapping without `kind`"),
-            Value::Array(_) => Some("a sequence"),
-            _ => Some("a scalar"),
-        };
-        match found {
-            Some(found) => errors.push(InputError::NotAnObject {
-                path: source.name.clone(),
-                document: document.number,
-                line: document.line,
-                found,
-            }),
-            None => expand_list(index, document, &mut documents),
+    for document in per_document.into_iter().flatten() {
+        match document {
+            Ok(objects) => judged.extend(objects),
+            Err(error) => errors.push(error),
         }
     }
-    (documents, errors)
+    (judged, errors)
+}
+
+/// The objects of one document: itself, or the items of a `kind: *List`.
+fn objects(
+    index: usize,
+    name: &str,
+    document: Result<yaml::YamlDocument, yaml::YamlError>,
+) -> Result<Vec<Document>, InputError> {
+    let document = document.map_err(|error| InputError::Syntax {
+        path: name.to_owned(),
+        line: error.line,
+        document: error.number,
+        message: error.message,
+    })?;
+    let found = match &document.value {
+        Value::Object(map) if map.get("kind").is_some_and(Value::is_string) => None,
+        Value::Object(_) => Some("a mapping without `kind`"),
+        Value::Array(_) => Some("a sequence"),
+        _ => Some("a scalar"),
+    };
+    if let Some(found) = found {
+        return Err(InputError::NotAnObject {
+            path: name.to_owned(),
+            document: document.number,
+            line: document.line,
+            found,
+        });
+    }
+    let mut documents = Vec::new();
+    expand_list(index, document, &mut documents);
+    Ok(documents)
 }
 
 /// A `kind: *List` with `items` becomes one document per item, each holding the list's other

@@ -1,6 +1,7 @@
 //! Renderings of a [`CheckReport`]: text for people, JSON for tools, JUnit and SARIF for CI.
 
 use std::fmt::Write as _;
+use std::io;
 
 use clap::ValueEnum;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
@@ -16,12 +17,17 @@ pub enum Format {
     Sarif,
 }
 
-pub fn render(report: &CheckReport, format: Format) -> String {
+/// Writes `report` in `format` to `out` as it goes: a report of many objects is never held
+/// whole in memory as text or JSON.
+pub fn render(report: &CheckReport, format: Format, out: &mut dyn io::Write) -> io::Result<()> {
     match format {
-        Format::Text => text(report),
-        Format::Json => serde_json::to_string_pretty(report).unwrap_or_default() + "\n",
-        Format::Junit => junit(report),
-        Format::Sarif => sarif(report),
+        Format::Text => text(report, out),
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, report)?;
+            out.write_all(b"\n")
+        }
+        Format::Junit => out.write_all(junit(report).as_bytes()),
+        Format::Sarif => out.write_all(sarif(report).as_bytes()),
     }
 }
 
@@ -57,8 +63,7 @@ fn finding_line(finding: &Finding) -> String {
     format!("  {severity:<7} {rule:<7} {what} [{}]", finding.policy)
 }
 
-fn text(report: &CheckReport) -> String {
-    let mut out = String::new();
+fn text(report: &CheckReport, out: &mut dyn io::Write) -> io::Result<()> {
     for object in &report.objects {
         let label = match object.verdict {
             Verdict::Denied => "DENY",
@@ -73,31 +78,30 @@ fn text(report: &CheckReport) -> String {
             }
             Verdict::Allowed => "PASS",
         };
-        let _ = write!(out, "{label} {}  {}", title(object), location(object));
+        write!(out, "{label} {}  {}", title(object), location(object))?;
         if let Some(reason) = &object.reason {
-            let _ = write!(out, ": {reason}");
+            write!(out, ": {reason}")?;
         }
-        out.push('\n');
+        writeln!(out)?;
         for finding in &object.findings {
-            out.push_str(&finding_line(finding));
-            out.push('\n');
+            writeln!(out, "{}", finding_line(finding))?;
         }
         if let Some(patch) = &object.patch {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  patch   {} operation(s) from the mutating policies",
                 patch.0.len()
-            );
+            )?;
         }
     }
     for skipped in &report.skipped {
-        let _ = writeln!(out, "SKIP {skipped}");
+        writeln!(out, "SKIP {skipped}")?;
     }
     for error in &report.input_errors {
-        let _ = writeln!(out, "ERROR {error}");
+        writeln!(out, "ERROR {error}")?;
     }
     let s = &report.summary;
-    let _ = writeln!(
+    writeln!(
         out,
         "\n{} objects: {} allowed, {} denied, {} skipped; {} errors, {} warnings{}",
         s.objects,
@@ -111,8 +115,7 @@ fn text(report: &CheckReport) -> String {
         } else {
             String::new()
         }
-    );
-    out
+    )
 }
 
 fn junit(report: &CheckReport) -> String {

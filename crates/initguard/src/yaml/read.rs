@@ -51,24 +51,44 @@ pub fn read_stream_bounded(
     text: &str,
     max_document_bytes: usize,
 ) -> Vec<Result<YamlDocument, YamlError>> {
+    map_stream(text, max_document_bytes, |_| true, |document| document)
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Reads the documents of `text` whose text `wanted` accepts and hands each, or its error, to
+/// `each`, in parallel; the results come back in stream order. A document's tree lives only
+/// as long as `each` keeps it, so memory follows the documents in flight, not the stream.
+/// `wanted` sees a YAML document's text before it is parsed, or the whole of a JSON stream.
+pub fn map_stream<T: Send>(
+    text: &str,
+    max_document_bytes: usize,
+    wanted: impl Fn(&str) -> bool + Sync,
+    each: impl Fn(Result<YamlDocument, YamlError>) -> T + Sync,
+) -> Vec<Option<T>> {
     // libyaml (and so goyaml.v2) skips a UTF-8 byte-order mark at the start of the input.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim_start().starts_with('{') {
-        return read_json(text);
+        if !wanted(text) {
+            return Vec::new();
+        }
+        return read_json(text).into_iter().map(|d| Some(each(d))).collect();
     }
     split_documents(text)
         .into_par_iter()
-        .filter_map(|chunk| match chunk {
-            Ok(chunk) if chunk.text.len() > max_document_bytes => Some(Err(YamlError {
+        .map(|chunk| match chunk {
+            Ok(chunk) if !wanted(chunk.text) => None,
+            Ok(chunk) if chunk.text.len() > max_document_bytes => Some(each(Err(YamlError {
                 number: chunk.number,
                 line: chunk.first_line,
                 message: format!(
                     "the document is {} bytes, more than the limit of {max_document_bytes} (--max-document-size)",
                     chunk.text.len()
                 ),
-            })),
-            Ok(chunk) => chunk.parse().transpose(),
-            Err(error) => Some(Err(error)),
+            }))),
+            Ok(chunk) => chunk.parse().transpose().map(&each),
+            Err(error) => Some(each(Err(error))),
         })
         .collect()
 }
