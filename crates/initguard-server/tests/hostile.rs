@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,9 +18,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use initguard_core::{Mode, Outcome, Pipeline, Policy, PolicyError, Request as Review};
 use initguard_server::tls::{client_config, service_names};
-use initguard_server::{
-    AppState, BoundServer, ConnectionLimits, Limits, PolicySource, ServerConfig, TlsSource,
-};
+use initguard_server::{ConnectionLimits, Limits, PolicySource, ServerConfig, TlsSource};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::client::TlsStream;
@@ -56,12 +53,18 @@ impl PolicySource for Policies {
     }
 }
 
+/// A server with the CA its clients trust.
 struct Running {
-    address: SocketAddr,
-    state: Arc<AppState>,
+    server: common::Running,
     ca: Vec<u8>,
-    stop: tokio::sync::oneshot::Sender<()>,
-    serving: tokio::task::JoinHandle<()>,
+}
+
+impl std::ops::Deref for Running {
+    type Target = common::Running;
+
+    fn deref(&self) -> &common::Running {
+        &self.server
+    }
 }
 
 fn short_limits() -> (Limits, ConnectionLimits) {
@@ -96,22 +99,10 @@ async fn start(name: &str, limits: Limits, connections: ConnectionLimits) -> Run
         reload_interval: Duration::from_mins(1),
         shutdown_grace: Duration::from_secs(20),
     };
-    let server = BoundServer::bind(config, Arc::new(Policies)).await.unwrap();
-    let address = server.local_addr().unwrap();
-    let state = server.state();
+    let server = common::serve(config, Arc::new(Policies)).await;
     let ca = std::fs::read(&ca_bundle).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
-    let (stop, stop_signal) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.serve(async move {
-        let _ = stop_signal.await;
-    }));
-    Running {
-        address,
-        state,
-        ca,
-        stop,
-        serving,
-    }
+    Running { server, ca }
 }
 
 /// A TLS connection speaking `protocol` (ALPN), for writing raw requests.
@@ -417,8 +408,9 @@ async fn shutdown_closes_half_sent_requests_at_once() {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
-    server.stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server.serving)
+    let common::Running { stop, serving, .. } = server.server;
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), serving)
         .await
         .unwrap()
         .unwrap();

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use common::Running;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, StatusCode, Version};
 use hyper_rustls::HttpsConnector;
@@ -20,7 +21,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use initguard_core::{Mode, Pipeline};
 use initguard_server::tls::{client_config, generate_certs, service_names};
-use initguard_server::{AppState, BoundServer, Limits, PolicySource, ServerConfig, TlsSource};
+use initguard_server::{Limits, PolicySource, ServerConfig, TlsSource};
 use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -53,13 +54,6 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-struct Running {
-    address: SocketAddr,
-    state: Arc<AppState>,
-    stop: tokio::sync::oneshot::Sender<()>,
-    serving: tokio::task::JoinHandle<()>,
-}
-
 async fn start(tls: TlsSource, policies: Arc<dyn PolicySource>) -> Running {
     let config = ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -69,19 +63,7 @@ async fn start(tls: TlsSource, policies: Arc<dyn PolicySource>) -> Running {
         reload_interval: Duration::from_millis(50),
         shutdown_grace: Duration::from_secs(5),
     };
-    let server = BoundServer::bind(config, policies).await.unwrap();
-    let address = server.local_addr().unwrap();
-    let state = server.state();
-    let (stop, stop_signal) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.serve(async move {
-        let _ = stop_signal.await;
-    }));
-    Running {
-        address,
-        state,
-        stop,
-        serving,
-    }
+    common::serve(config, policies).await
 }
 
 type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;

@@ -190,9 +190,13 @@ pub fn check(
         .enumerate()
         .flat_map_iter(|(index, source)| {
             let is_namespace = |text: &str| text.contains("Namespace");
-            input::map_source(index, source, max_document_bytes, is_namespace, |document| {
-                namespace_of(&document.object)
-            })
+            input::map_source(
+                index,
+                source,
+                max_document_bytes,
+                is_namespace,
+                |document| namespace_of(&document.object),
+            )
             .0
             .into_iter()
             .flatten()
@@ -203,10 +207,13 @@ pub fn check(
         .into_par_iter()
         .enumerate()
         .map(|(index, source)| {
-            let (judged, errors) =
-                input::map_source(index, &source, max_document_bytes, |_| true, |document| {
-                    evaluate(pipeline, options, &source.name, document, &namespaces)
-                });
+            let (judged, errors) = input::map_source(
+                index,
+                &source,
+                max_document_bytes,
+                |_| true,
+                |document| evaluate(pipeline, options, &source.name, document, &namespaces),
+            );
             (judged, errors, source.name)
         })
         .collect();

@@ -118,7 +118,7 @@ pub fn read_sources(inputs: &[PathBuf], stdin: &mut dyn std::io::Read, limits: R
     let mut read = Read::default();
     for input in inputs {
         if input.as_os_str() == "-" {
-            match read_bounded(stdin, "-", limits.max_input_bytes) {
+            match read_bounded(stdin, "-", limits.max_input_bytes, 0) {
                 Ok(text) => read.sources.push(Source {
                     name: "-".to_owned(),
                     text,
@@ -163,7 +163,10 @@ pub fn read_sources(inputs: &[PathBuf], stdin: &mut dyn std::io::Read, limits: R
                     path: name.clone(),
                     source,
                 })
-                .and_then(|mut opened| read_bounded(&mut opened, &name, limits.max_input_bytes));
+                .and_then(|mut opened| {
+                    let size = opened.metadata().map_or(0, |m| m.len());
+                    read_bounded(&mut opened, &name, limits.max_input_bytes, size)
+                });
             match text {
                 Ok(text) => read.sources.push(Source { name, text }),
                 Err(error) => read.errors.push(error),
@@ -173,13 +176,23 @@ pub fn read_sources(inputs: &[PathBuf], stdin: &mut dyn std::io::Read, limits: R
     read
 }
 
-/// Reads at most `limit` bytes of text; more is an error, not a truncation.
+/// Reads at most `limit` bytes of text; more is an error, not a truncation. `expected` (a
+/// file's size) sizes the buffer once: grown by doubling, a large file would briefly need its
+/// size three times over.
 fn read_bounded(
     reader: &mut dyn std::io::Read,
     name: &str,
     limit: u64,
+    expected: u64,
 ) -> Result<String, InputError> {
-    let mut text = String::new();
+    if expected > limit {
+        return Err(InputError::TooLarge {
+            path: name.to_owned(),
+            limit,
+        });
+    }
+    let capacity = usize::try_from(expected).unwrap_or(0).saturating_add(1);
+    let mut text = String::with_capacity(capacity);
     let io = |source| InputError::Io {
         path: name.to_owned(),
         source,
@@ -295,7 +308,13 @@ pub fn parse_source(
     source: &Source,
     max_document_bytes: usize,
 ) -> (Vec<Document>, Vec<InputError>) {
-    map_source(index, source, max_document_bytes, |_| true, |document| document)
+    map_source(
+        index,
+        source,
+        max_document_bytes,
+        |_| true,
+        |document| document,
+    )
 }
 
 /// As [`parse_source`], handing each object to `judge` as soon as its document is read, in
@@ -309,9 +328,8 @@ pub fn map_source<T: Send>(
     judge: impl Fn(Document) -> T + Sync,
 ) -> (Vec<T>, Vec<InputError>) {
     let per_document = yaml::map_stream(&source.text, max_document_bytes, wanted, |document| {
-        objects(index, &source.name, document).map(|objects| {
-            objects.into_iter().map(&judge).collect::<Vec<T>>()
-        })
+        objects(index, &source.name, document)
+            .map(|objects| objects.into_iter().map(&judge).collect::<Vec<T>>())
     });
     let mut judged = Vec::new();
     let mut errors = Vec::new();

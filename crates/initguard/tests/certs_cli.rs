@@ -146,13 +146,16 @@ async fn renewal_keeps_the_ca_and_the_ca_bundle_valid() {
 #[test]
 fn webhook_configurations_carry_the_ca_bundle() {
     let dir = scratch("webhooks");
-    let (code, out, err) = certs(&[
-        "--out-dir",
-        dir.to_str().unwrap(),
-        "--namespace",
-        "guard",
-        "--webhook-config",
-    ]);
+    let print = || {
+        certs(&[
+            "--out-dir",
+            dir.to_str().unwrap(),
+            "--namespace",
+            "guard",
+            "--webhook-config",
+        ])
+    };
+    let (code, out, err) = print();
     assert_eq!(code, 0, "{err}");
     let manifests: Vec<Value> = serde_yaml_ng::Deserializer::from_str(&out)
         .map(|d| Value::deserialize(d).unwrap())
@@ -197,13 +200,7 @@ fn webhook_configurations_carry_the_ca_bundle() {
         .iter()
         .map(|f| std::fs::read(dir.join(f)).unwrap())
         .collect();
-    let (code, again, err) = certs(&[
-        "--out-dir",
-        dir.to_str().unwrap(),
-        "--namespace",
-        "guard",
-        "--webhook-config",
-    ]);
+    let (code, again, err) = print();
     assert_eq!(code, 0, "{err}");
     assert_eq!(again, out, "the same configurations, for the same CA");
     for (file, before) in ["ca.crt", "ca.key", "tls.crt", "tls.key"].iter().zip(files) {

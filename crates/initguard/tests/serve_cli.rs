@@ -51,6 +51,21 @@ impl Serving {
         Self { child, lines }
     }
 
+    /// The address the server says it listens on, once it has also said where the CA went.
+    fn address(&self) -> SocketAddr {
+        let address = self.wait_for("its address", |line| {
+            line.strip_prefix("initguard: listening on https://")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        });
+        self.wait_for("where the CA went", |line| {
+            line.contains("CA bundle written to").then_some(())
+        });
+        address
+    }
+
     /// The next stderr line that `pick` accepts, within 30 s.
     fn wait_for<T>(&self, what: &str, pick: impl Fn(&str) -> Option<T>) -> T {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -74,6 +89,22 @@ impl Drop for Serving {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
+}
+
+type HttpsClient = Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<Bytes>,
+>;
+
+/// An HTTP/1.1 client that trusts only the CA the server wrote.
+fn verifying_client(ca_bundle: &std::path::Path) -> HttpsClient {
+    let tls = initguard_server::tls::client_config(&std::fs::read(ca_bundle).unwrap()).unwrap();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .build();
+    Client::builder(TokioExecutor::new()).build(connector)
 }
 
 /// A review from the shared fixtures, and what its log line must say.
@@ -116,25 +147,9 @@ async fn serve_answers_over_tls_logs_each_review_and_stops_on_sigterm() {
     std::fs::create_dir_all(&dir).unwrap();
     let ca_bundle = dir.join("ca.pem");
     let mut server = Serving::start(&ca_bundle, "json");
-    let address: SocketAddr = server.wait_for("its address", |line| {
-        line.strip_prefix("initguard: listening on https://")?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    });
-    server.wait_for("where the CA went", |line| {
-        line.contains(&format!("CA bundle written to {}", ca_bundle.display()))
-            .then_some(())
-    });
+    let address = server.address();
 
-    let tls = initguard_server::tls::client_config(&std::fs::read(&ca_bundle).unwrap()).unwrap();
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_only()
-        .enable_http1()
-        .build();
-    let client = Client::builder(TokioExecutor::new()).build(connector);
+    let client = verifying_client(&ca_bundle);
     let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     for fixture in &FIXTURES {
         let body = std::fs::read(workspace.join(fixture.path)).unwrap();
@@ -197,16 +212,7 @@ async fn text_logs_cannot_be_forged() {
     std::fs::create_dir_all(&dir).unwrap();
     let ca_bundle = dir.join("ca.pem");
     let server = Serving::start(&ca_bundle, "text");
-    let address: SocketAddr = server.wait_for("its address", |line| {
-        line.strip_prefix("initguard: listening on https://")?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    });
-    server.wait_for("where the CA went", |line| {
-        line.contains("CA bundle written to").then_some(())
-    });
+    let address = server.address();
     let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut review: Value = serde_json::from_slice(
         &std::fs::read(workspace.join("tests/fixtures/bench/pod-review.json")).unwrap(),
@@ -214,13 +220,7 @@ async fn text_logs_cannot_be_forged() {
     .unwrap();
     let forged = "uid-1\n2026-12-01T00:00:00.000000Z ERROR initguard: forged \u{1b}[31mred";
     review["request"]["uid"] = forged.into();
-    let tls = initguard_server::tls::client_config(&std::fs::read(&ca_bundle).unwrap()).unwrap();
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_only()
-        .enable_http1()
-        .build();
-    let client = Client::builder(TokioExecutor::new()).build(connector);
+    let client = verifying_client(&ca_bundle);
     let request = hyper::Request::post(format!("https://localhost:{}/validate", address.port()))
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(serde_json::to_vec(&review).unwrap())))

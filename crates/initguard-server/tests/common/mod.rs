@@ -120,3 +120,33 @@ pub fn patched(response: &Value, mut object: Value) -> (json_patch::Patch, Value
     json_patch::patch(&mut object, &patch.0).unwrap();
     (patch, object)
 }
+
+/// A server bound on 127.0.0.1 and serving until `stop` is sent.
+pub struct Running {
+    pub address: std::net::SocketAddr,
+    pub state: Arc<initguard_server::AppState>,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub serving: tokio::task::JoinHandle<()>,
+}
+
+/// Binds `config` (its `listen` on port 0 for a free one) and serves it in the background.
+pub async fn serve(
+    config: initguard_server::ServerConfig,
+    policies: Arc<dyn initguard_server::PolicySource>,
+) -> Running {
+    let server = initguard_server::BoundServer::bind(config, policies)
+        .await
+        .unwrap();
+    let address = server.local_addr().unwrap();
+    let state = server.state();
+    let (stop, stop_signal) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.serve(async move {
+        let _ = stop_signal.await;
+    }));
+    Running {
+        address,
+        state,
+        stop,
+        serving,
+    }
+}
