@@ -294,6 +294,69 @@ fn compiled_components_are_cached_by_content() {
     );
 }
 
+/// A cache whose artifact was changed, or that other users could write, is not loaded: the
+/// module is compiled instead, and the artifact replaced or never written.
+#[cfg(unix)]
+#[test]
+fn a_tampered_or_shared_cache_is_not_trusted() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("wasm-cache-trust-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let host = || {
+        WasmHost::new(HostConfig {
+            cache_dir: Some(dir.clone()),
+            max_instances: 4,
+            max_memory: 64 << 20,
+        })
+        .unwrap()
+    };
+    let violations = |host: &WasmHost| {
+        host.load(&spec("require-image-digest", json!({})))
+            .unwrap()
+            .evaluate(&Request::create(pod()))
+            .unwrap()
+            .violations
+            .len()
+    };
+    let artifacts = || -> Vec<PathBuf> {
+        std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(violations(&host()), 2);
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the cache folder is created private");
+    let [artifact] = artifacts().try_into().unwrap();
+    let written = std::fs::read(&artifact).unwrap();
+
+    let mut tampered = written.clone();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0xff;
+    std::fs::write(&artifact, &tampered).unwrap();
+    assert_eq!(violations(&host()), 2, "recompiled, not loaded");
+    assert_ne!(
+        std::fs::read(&artifact).unwrap(),
+        tampered,
+        "the tampered artifact is replaced"
+    );
+
+    std::fs::remove_file(&artifact).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert_eq!(violations(&host()), 2);
+    assert!(
+        artifacts().is_empty(),
+        "nothing is cached in a folder others can write"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Kept between runs, so later test runs load compiled policies instead of compiling them.
 fn host_cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasm-cache")
