@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::input::{self, Document, InputError, ReadLimits};
+use crate::yaml;
 
 /// A finding initguard makes itself, beside the policies' rules: its id and what it means.
 #[derive(Debug, Clone, Copy)]
@@ -115,19 +116,22 @@ impl ObjectReport {
     }
 }
 
-/// Everything `check` found.
-#[derive(Debug, Serialize)]
-pub struct CheckReport {
+/// What `check` found besides the objects themselves, which it hands out as it judges them.
+#[derive(Debug, Default)]
+pub struct Checked {
     pub summary: Summary,
-    pub objects: Vec<ObjectReport>,
-    #[serde(serialize_with = "serialize_errors")]
     pub input_errors: Vec<InputError>,
     /// What a folder walk passed over, and why (a FIFO, a symlink cycle).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<String>,
     /// Every source read, in input order: files by path, stdin as `-`.
-    #[serde(skip)]
     pub source_names: Vec<String>,
+}
+
+/// Everything `check` found, the objects kept.
+#[derive(Debug)]
+pub struct CheckReport {
+    pub objects: Vec<ObjectReport>,
+    pub checked: Checked,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -141,11 +145,17 @@ pub struct Summary {
     pub input_errors: usize,
 }
 
-fn serialize_errors<S: serde::Serializer>(
-    errors: &[InputError],
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_seq(errors.iter().map(ToString::to_string))
+impl Summary {
+    fn count(&mut self, object: &ObjectReport) {
+        self.objects += 1;
+        match object.verdict {
+            Verdict::Allowed => self.allowed += 1,
+            Verdict::Denied => self.denied += 1,
+            Verdict::Skipped => self.skipped += 1,
+        }
+        self.errors += object.count(Severity::Error);
+        self.warnings += object.count(Severity::Warning);
+    }
 }
 
 /// How `check` reads and judges its inputs.
@@ -170,86 +180,114 @@ impl Default for CheckOptions {
 }
 
 /// Reads `inputs` and evaluates every object with `pipeline`, in parallel, as Kubernetes
-/// `options.release` would admit them.
+/// `options.release` would admit them, keeping every object's report.
 pub fn check(
     pipeline: &Pipeline,
     options: CheckOptions,
     inputs: &[PathBuf],
     stdin: &mut dyn std::io::Read,
 ) -> CheckReport {
+    let mut objects = Vec::new();
+    let checked = check_streaming(pipeline, options, inputs, stdin, &mut |report| {
+        objects.push(report);
+        Ok(())
+    });
+    CheckReport {
+        objects,
+        // Collecting cannot fail.
+        checked: checked.unwrap_or_default(),
+    }
+}
+
+/// Documents read and judged at once: enough to keep both cores busy, few enough that only
+/// their trees and reports are in memory.
+const BATCH: usize = 256;
+
+/// As [`check`], handing each object's report to `each` in input order as soon as its batch
+/// is judged, so that memory holds the input text and a batch, not every report. An error
+/// from `each` (a closed stdout) stops the run.
+pub fn check_streaming(
+    pipeline: &Pipeline,
+    options: CheckOptions,
+    inputs: &[PathBuf],
+    stdin: &mut dyn std::io::Read,
+    each: &mut dyn FnMut(ObjectReport) -> std::io::Result<()>,
+) -> std::io::Result<Checked> {
     let input::Read {
         sources,
         errors: mut input_errors,
         skipped,
     } = input::read_sources(inputs, stdin, options.limits);
     let max_document_bytes = options.limits.max_document_bytes;
+    let units: Vec<(usize, yaml::Unit<'_>)> = sources
+        .iter()
+        .enumerate()
+        .flat_map(|(index, source)| {
+            yaml::units(&source.text)
+                .into_iter()
+                .map(move |u| (index, u))
+        })
+        .collect();
+    let documents = |index: usize, unit: &yaml::Unit<'_>| {
+        let name = sources[index].name.as_str();
+        unit.read(max_document_bytes)
+            .into_iter()
+            .map(move |document| input::objects_of(index, name, document))
+    };
     // Namespace labels feed the namespace selectors of every object, so they are read first;
     // only documents that can be Namespaces are parsed for it.
-    let namespaces: BTreeMap<String, BTreeMap<String, String>> = sources
+    let namespaces: BTreeMap<String, BTreeMap<String, String>> = units
         .par_iter()
-        .enumerate()
-        .flat_map_iter(|(index, source)| {
-            let is_namespace = |text: &str| text.contains("Namespace");
-            input::map_source(
-                index,
-                source,
-                max_document_bytes,
-                is_namespace,
-                |document| namespace_of(&document.object),
-            )
-            .0
-            .into_iter()
-            .flatten()
+        .filter(|(_, unit)| unit.text().contains("Namespace"))
+        .flat_map_iter(|(index, unit)| {
+            documents(*index, unit)
+                .filter_map(Result::ok)
+                .flatten()
+                .filter_map(|document| namespace_of(&document.object))
         })
         .collect();
-    // Each object is judged as soon as its document is read, and its tree dropped then.
-    let judged: Vec<_> = sources
-        .into_par_iter()
-        .enumerate()
-        .map(|(index, source)| {
-            let (judged, errors) = input::map_source(
-                index,
-                &source,
-                max_document_bytes,
-                |_| true,
-                |document| evaluate(pipeline, options, &source.name, document, &namespaces),
-            );
-            (judged, errors, source.name)
-        })
-        .collect();
-    let mut objects = Vec::new();
+    let mut summary = Summary::default();
     let mut unreadable = Vec::new();
-    let mut source_names = Vec::new();
-    for (judged, errors, name) in judged {
-        input_errors.extend(errors);
-        source_names.push(name);
-        for (report, error) in judged {
-            objects.push(report);
-            unreadable.extend(error);
+    for batch in units.chunks(BATCH) {
+        let judged: Vec<Vec<Result<Vec<_>, InputError>>> = batch
+            .par_iter()
+            .map(|(index, unit)| {
+                let name = sources[*index].name.as_str();
+                documents(*index, unit)
+                    .map(|objects| {
+                        objects.map(|objects| {
+                            objects
+                                .into_par_iter()
+                                .map(|document| {
+                                    evaluate(pipeline, options, name, document, &namespaces)
+                                })
+                                .collect()
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        for document in judged.into_iter().flatten() {
+            match document {
+                Ok(objects) => {
+                    for (report, error) in objects {
+                        summary.count(&report);
+                        unreadable.extend(error);
+                        each(report)?;
+                    }
+                }
+                Err(error) => input_errors.push(error),
+            }
         }
     }
     input_errors.extend(unreadable);
-    let mut summary = Summary {
-        objects: objects.len(),
-        input_errors: input_errors.len(),
-        ..Summary::default()
-    };
-    for object in &objects {
-        match object.verdict {
-            Verdict::Allowed => summary.allowed += 1,
-            Verdict::Denied => summary.denied += 1,
-            Verdict::Skipped => summary.skipped += 1,
-        }
-        summary.errors += object.count(Severity::Error);
-        summary.warnings += object.count(Severity::Warning);
-    }
-    CheckReport {
+    summary.input_errors = input_errors.len();
+    Ok(Checked {
         summary,
-        objects,
         input_errors,
         skipped,
-        source_names,
-    }
+        source_names: sources.iter().map(|source| source.name.clone()).collect(),
+    })
 }
 
 /// Evaluates one object; an object whose pod spec Kubernetes could not read either is an input
@@ -443,7 +481,7 @@ fn judge(
     (report, None)
 }
 
-impl CheckReport {
+impl Checked {
     /// 0: all allowed; 1: a denial (or a warning, with `fail_on_warn`); 2: an input error.
     pub fn exit_code(&self, fail_on_warn: bool) -> u8 {
         if !self.input_errors.is_empty() {
@@ -454,11 +492,14 @@ impl CheckReport {
             0
         }
     }
+}
 
+impl CheckReport {
     /// The objects of every source in their final form, grouped by source, in input order:
     /// mutated objects replaced, everything else as read.
     pub fn final_manifests(&self) -> Vec<(&str, Vec<Value>)> {
         let mut by_source: Vec<(&str, Vec<Value>)> = self
+            .checked
             .source_names
             .iter()
             .map(|name| (name.as_str(), Vec::new()))

@@ -364,6 +364,21 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         },
         keep_objects: args.mutated.is_some(),
     };
+    if args.mutated.is_none() && output::streams(args.output) {
+        // Written as judged: memory holds the inputs and a batch, not every report.
+        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut stream = output::Stream::begin(args.output, &mut stdout)?;
+        let checked = check::check_streaming(
+            &pipeline,
+            options,
+            &args.inputs,
+            &mut std::io::stdin().lock(),
+            &mut |report| stream.object(&report),
+        )?;
+        stream.end(&checked)?;
+        stdout.flush()?;
+        return Ok(ExitCode::from(checked.exit_code(args.fail_on_warn)));
+    }
     let report = check::check(
         &pipeline,
         options,
@@ -391,7 +406,7 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(ExitCode::from(report.exit_code(args.fail_on_warn)))
+    Ok(ExitCode::from(report.checked.exit_code(args.fail_on_warn)))
 }
 
 /// Writes each source's final manifests under `folder` (see [`check::mutated_path`]), after

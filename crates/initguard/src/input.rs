@@ -308,42 +308,20 @@ pub fn parse_source(
     source: &Source,
     max_document_bytes: usize,
 ) -> (Vec<Document>, Vec<InputError>) {
-    map_source(
-        index,
-        source,
-        max_document_bytes,
-        |_| true,
-        |document| document,
-    )
-}
-
-/// As [`parse_source`], handing each object to `judge` as soon as its document is read, in
-/// parallel, and keeping only what `judge` returns: a document's tree is dropped when its
-/// object has been judged. Only documents whose text `wanted` accepts are parsed.
-pub fn map_source<T: Send>(
-    index: usize,
-    source: &Source,
-    max_document_bytes: usize,
-    wanted: impl Fn(&str) -> bool + Sync,
-    judge: impl Fn(Document) -> T + Sync,
-) -> (Vec<T>, Vec<InputError>) {
-    let per_document = yaml::map_stream(&source.text, max_document_bytes, wanted, |document| {
-        objects(index, &source.name, document)
-            .map(|objects| objects.into_iter().map(&judge).collect::<Vec<T>>())
-    });
-    let mut judged = Vec::new();
+    let mut documents = Vec::new();
     let mut errors = Vec::new();
-    for document in per_document.into_iter().flatten() {
-        match document {
-            Ok(objects) => judged.extend(objects),
+    for document in yaml::read_stream_bounded(&source.text, max_document_bytes) {
+        match objects_of(index, &source.name, document) {
+            Ok(objects) => documents.extend(objects),
             Err(error) => errors.push(error),
         }
     }
-    (judged, errors)
+    (documents, errors)
 }
 
-/// The objects of one document: itself, or the items of a `kind: *List`.
-fn objects(
+/// The objects of one document of source `index`, named `name`: itself, or the items of a
+/// `kind: *List`.
+pub fn objects_of(
     index: usize,
     name: &str,
     document: Result<yaml::YamlDocument, yaml::YamlError>,

@@ -7,7 +7,7 @@ use clap::ValueEnum;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use serde_json::json;
 
-use crate::check::{CheckReport, Finding, OWN_RULES, ObjectReport, Severity, Verdict};
+use crate::check::{CheckReport, Checked, Finding, OWN_RULES, ObjectReport, Severity, Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -17,18 +17,110 @@ pub enum Format {
     Sarif,
 }
 
-/// Writes `report` in `format` to `out` as it goes: a report of many objects is never held
-/// whole in memory as text or JSON.
+/// Writes `report` in `format` to `out`.
 pub fn render(report: &CheckReport, format: Format, out: &mut dyn io::Write) -> io::Result<()> {
     match format {
-        Format::Text => text(report, out),
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, report)?;
-            out.write_all(b"\n")
+        Format::Text | Format::Json => {
+            let mut stream = Stream::begin(format, out)?;
+            for object in &report.objects {
+                stream.object(object)?;
+            }
+            stream.end(&report.checked)
         }
         Format::Junit => out.write_all(junit(report).as_bytes()),
         Format::Sarif => out.write_all(sarif(report).as_bytes()),
     }
+}
+
+/// Whether `format` can be written object by object, as `check` judges them (JUnit and SARIF
+/// group results, so they need them all first).
+pub fn streams(format: Format) -> bool {
+    matches!(format, Format::Text | Format::Json)
+}
+
+/// A text or JSON report written as objects are judged. The JSON is one object, `objects`
+/// first and `summary` last, so that it can be written before the summary is known.
+pub struct Stream<'w> {
+    format: Format,
+    out: &'w mut dyn io::Write,
+    objects: usize,
+}
+
+impl std::fmt::Debug for Stream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("format", &self.format)
+            .field("objects", &self.objects)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'w> Stream<'w> {
+    pub fn begin(format: Format, out: &'w mut dyn io::Write) -> io::Result<Self> {
+        if format == Format::Json {
+            out.write_all(b"{\n  \"objects\": [")?;
+        }
+        Ok(Self {
+            format,
+            out,
+            objects: 0,
+        })
+    }
+
+    pub fn object(&mut self, object: &ObjectReport) -> io::Result<()> {
+        self.objects += 1;
+        if self.format == Format::Text {
+            return text_object(object, self.out);
+        }
+        if self.objects > 1 {
+            self.out.write_all(b",")?;
+        }
+        self.out.write_all(b"\n    ")?;
+        write_indented(self.out, object, "    ")
+    }
+
+    pub fn end(self, checked: &Checked) -> io::Result<()> {
+        if self.format == Format::Text {
+            return text_end(checked, self.out);
+        }
+        let out = self.out;
+        out.write_all(if self.objects > 0 {
+            b"\n  ],\n"
+        } else {
+            b"],\n"
+        })?;
+        let errors: Vec<String> = checked
+            .input_errors
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        out.write_all(b"  \"input_errors\": ")?;
+        write_indented(out, &errors, "  ")?;
+        if !checked.skipped.is_empty() {
+            out.write_all(b",\n  \"skipped\": ")?;
+            write_indented(out, &checked.skipped, "  ")?;
+        }
+        out.write_all(b",\n  \"summary\": ")?;
+        write_indented(out, &checked.summary, "  ")?;
+        out.write_all(b"\n}\n")
+    }
+}
+
+/// `value` as pretty JSON, its lines after the first indented by `indent`.
+fn write_indented(
+    out: &mut dyn io::Write,
+    value: &impl serde::Serialize,
+    indent: &str,
+) -> io::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    for (number, line) in text.lines().enumerate() {
+        if number > 0 {
+            out.write_all(b"\n")?;
+            out.write_all(indent.as_bytes())?;
+        }
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
 }
 
 fn location(object: &ObjectReport) -> String {
@@ -63,44 +155,46 @@ fn finding_line(finding: &Finding) -> String {
     format!("  {severity:<7} {rule:<7} {what} [{}]", finding.policy)
 }
 
-fn text(report: &CheckReport, out: &mut dyn io::Write) -> io::Result<()> {
-    for object in &report.objects {
-        let label = match object.verdict {
-            Verdict::Denied => "DENY",
-            Verdict::Skipped => "SKIP",
-            Verdict::Allowed
-                if object
-                    .findings
-                    .iter()
-                    .any(|f| f.severity == Severity::Warning) =>
-            {
-                "WARN"
-            }
-            Verdict::Allowed => "PASS",
-        };
-        write!(out, "{label} {}  {}", title(object), location(object))?;
-        if let Some(reason) = &object.reason {
-            write!(out, ": {reason}")?;
+fn text_object(object: &ObjectReport, out: &mut dyn io::Write) -> io::Result<()> {
+    let label = match object.verdict {
+        Verdict::Denied => "DENY",
+        Verdict::Skipped => "SKIP",
+        Verdict::Allowed
+            if object
+                .findings
+                .iter()
+                .any(|f| f.severity == Severity::Warning) =>
+        {
+            "WARN"
         }
-        writeln!(out)?;
-        for finding in &object.findings {
-            writeln!(out, "{}", finding_line(finding))?;
-        }
-        if let Some(patch) = &object.patch {
-            writeln!(
-                out,
-                "  patch   {} operation(s) from the mutating policies",
-                patch.0.len()
-            )?;
-        }
+        Verdict::Allowed => "PASS",
+    };
+    write!(out, "{label} {}  {}", title(object), location(object))?;
+    if let Some(reason) = &object.reason {
+        write!(out, ": {reason}")?;
     }
-    for skipped in &report.skipped {
+    writeln!(out)?;
+    for finding in &object.findings {
+        writeln!(out, "{}", finding_line(finding))?;
+    }
+    if let Some(patch) = &object.patch {
+        writeln!(
+            out,
+            "  patch   {} operation(s) from the mutating policies",
+            patch.0.len()
+        )?;
+    }
+    Ok(())
+}
+
+fn text_end(checked: &Checked, out: &mut dyn io::Write) -> io::Result<()> {
+    for skipped in &checked.skipped {
         writeln!(out, "SKIP {skipped}")?;
     }
-    for error in &report.input_errors {
+    for error in &checked.input_errors {
         writeln!(out, "ERROR {error}")?;
     }
-    let s = &report.summary;
+    let s = &checked.summary;
     writeln!(
         out,
         "\n{} objects: {} allowed, {} denied, {} skipped; {} errors, {} warnings{}",
@@ -159,9 +253,9 @@ fn junit(report: &CheckReport) -> String {
             suites.push(suite);
         }
     }
-    if !report.input_errors.is_empty() {
+    if !report.checked.input_errors.is_empty() {
         let mut suite = TestSuite::new("input errors");
-        for error in &report.input_errors {
+        for error in &report.checked.input_errors {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
             status.set_message(error.to_string());
             suite.add_test_case(TestCase::new(error.to_string(), status));

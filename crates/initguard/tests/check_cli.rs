@@ -646,3 +646,23 @@ fn endless_and_special_inputs_cannot_stall_check() {
     assert!(document.contains("SKIP ConfigMap small"), "{document}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The JSON report is written as objects are judged, `summary` last; with no object at all it
+/// is still one JSON document.
+#[test]
+fn a_json_report_without_objects_is_still_json() {
+    let out = run(
+        &["check", "-o", "json", "tests/fixtures/no-such-file.yaml"],
+        None,
+    );
+    assert!(out.contains("exit: 2"), "{out}");
+    let json: serde_json::Value = serde_json::from_str(stdout_of(&out)).unwrap();
+    assert_eq!(json["objects"], serde_json::json!([]));
+    assert_eq!(json["summary"]["input_errors"], 1);
+    assert!(
+        json["input_errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("tests/fixtures/no-such-file.yaml: No such file")
+    );
+}

@@ -51,46 +51,72 @@ pub fn read_stream_bounded(
     text: &str,
     max_document_bytes: usize,
 ) -> Vec<Result<YamlDocument, YamlError>> {
-    map_stream(text, max_document_bytes, |_| true, |document| document)
-        .into_iter()
-        .flatten()
+    units(text)
+        .into_par_iter()
+        .flat_map_iter(|unit| unit.read(max_document_bytes))
         .collect()
 }
 
-/// Reads the documents of `text` whose text `wanted` accepts and hands each, or its error, to
-/// `each`, in parallel; the results come back in stream order. A document's tree lives only
-/// as long as `each` keeps it, so memory follows the documents in flight, not the stream.
-/// `wanted` sees a YAML document's text before it is parsed, or the whole of a JSON stream.
-pub fn map_stream<T: Send>(
-    text: &str,
-    max_document_bytes: usize,
-    wanted: impl Fn(&str) -> bool + Sync,
-    each: impl Fn(Result<YamlDocument, YamlError>) -> T + Sync,
-) -> Vec<Option<T>> {
+/// A piece of a stream that is read on its own: one YAML document, a whole JSON stream (a
+/// JSON decoder cannot resume after an error, so it is one piece), or a document separator
+/// kubectl refuses.
+#[derive(Debug)]
+pub struct Unit<'a>(UnitKind<'a>);
+
+#[derive(Debug)]
+enum UnitKind<'a> {
+    Yaml(Chunk<'a>),
+    Json(&'a str),
+    Broken(YamlError),
+}
+
+/// The pieces of `text`, in stream order, cut without parsing anything.
+pub fn units(text: &str) -> Vec<Unit<'_>> {
     // libyaml (and so goyaml.v2) skips a UTF-8 byte-order mark at the start of the input.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim_start().starts_with('{') {
-        if !wanted(text) {
-            return Vec::new();
-        }
-        return read_json(text).into_iter().map(|d| Some(each(d))).collect();
+        return vec![Unit(UnitKind::Json(text))];
     }
     split_documents(text)
-        .into_par_iter()
-        .map(|chunk| match chunk {
-            Ok(chunk) if !wanted(chunk.text) => None,
-            Ok(chunk) if chunk.text.len() > max_document_bytes => Some(each(Err(YamlError {
-                number: chunk.number,
-                line: chunk.first_line,
-                message: format!(
-                    "the document is {} bytes, more than the limit of {max_document_bytes} (--max-document-size)",
-                    chunk.text.len()
-                ),
-            }))),
-            Ok(chunk) => chunk.parse().transpose().map(&each),
-            Err(error) => Some(each(Err(error))),
+        .into_iter()
+        .map(|chunk| {
+            Unit(match chunk {
+                Ok(chunk) => UnitKind::Yaml(chunk),
+                Err(error) => UnitKind::Broken(error),
+            })
         })
         .collect()
+}
+
+impl Unit<'_> {
+    /// The unit's text, for a cheap look before parsing it.
+    pub fn text(&self) -> &str {
+        match &self.0 {
+            UnitKind::Yaml(chunk) => chunk.text,
+            UnitKind::Json(text) => text,
+            UnitKind::Broken(_) => "",
+        }
+    }
+
+    /// The unit's documents (none for an empty or `null` one), refusing a YAML document longer
+    /// than `max_document_bytes` unparsed.
+    pub fn read(&self, max_document_bytes: usize) -> Vec<Result<YamlDocument, YamlError>> {
+        match &self.0 {
+            UnitKind::Json(text) => read_json(text),
+            UnitKind::Broken(error) => vec![Err(error.clone())],
+            UnitKind::Yaml(chunk) if chunk.text.len() > max_document_bytes => {
+                vec![Err(YamlError {
+                    number: chunk.number,
+                    line: chunk.first_line,
+                    message: format!(
+                        "the document is {} bytes, more than the limit of {max_document_bytes} (--max-document-size)",
+                        chunk.text.len()
+                    ),
+                })]
+            }
+            UnitKind::Yaml(chunk) => chunk.parse().transpose().into_iter().collect(),
+        }
+    }
 }
 
 fn read_json(text: &str) -> Vec<Result<YamlDocument, YamlError>> {
