@@ -25,6 +25,12 @@ fn policies_target() -> PathBuf {
 }
 
 fn initguard(args: &[&str], cwd: &Path) -> (i32, String) {
+    let (code, stdout, stderr) = initguard_apart(args, cwd);
+    (code, format!("{stdout}{stderr}"))
+}
+
+/// Runs `initguard ARGS` in `cwd`: its exit code, stdout and stderr (logs) apart.
+fn initguard_apart(args: &[&str], cwd: &Path) -> (i32, String, String) {
     let Output {
         status,
         stdout,
@@ -37,11 +43,8 @@ fn initguard(args: &[&str], cwd: &Path) -> (i32, String) {
         .unwrap();
     (
         status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&stdout),
-            String::from_utf8_lossy(&stderr)
-        ),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
     )
 }
 
@@ -140,7 +143,7 @@ fn check_mixes_builtins_and_wasm_like_the_suites() {
     );
     std::fs::write(dir.join("config.yaml"), config).unwrap();
     let mutated = dir.join("mutated");
-    let (code, out) = initguard(
+    let (code, out, logs) = initguard_apart(
         &[
             "check",
             "-c",
@@ -155,7 +158,7 @@ fn check_mixes_builtins_and_wasm_like_the_suites() {
         ],
         &workspace(),
     );
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 1, "{out}{logs}");
     let report: Value = serde_json::from_str(&out).unwrap();
     let findings = |index: usize, policy: &str| -> Vec<String> {
         report["objects"][index]["findings"]
