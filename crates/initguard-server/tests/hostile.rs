@@ -226,7 +226,8 @@ async fn slowloris_heads_are_cut_at_the_header_timeout() {
     for stream in &mut slow {
         assert!(closed_within(stream, Duration::from_secs(2)).await);
     }
-    assert!(started.elapsed() < SHORT * 4, "{:?}", started.elapsed());
+    // Without the bound the drip would go on for 1.5 s and every connection stay open.
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     assert_eq!(closed(&server, "header"), 4);
     served_after(&server, "slowloris").await;
 }
@@ -374,7 +375,8 @@ async fn the_apiservers_timeout_sets_the_deadline() {
     pod["metadata"]["name"] = "slow".into();
     let mut review = common::review_value("admission.k8s.io/v1", "slow", pod);
     review["request"]["name"] = "slow".into();
-    let started = Instant::now();
+    // Without the apiserver's deadline the server's own (9 s) would let the policy finish
+    // its second and answer 200.
     let (status, body) = review_status(
         &server,
         true,
@@ -383,11 +385,6 @@ async fn the_apiservers_timeout_sets_the_deadline() {
     )
     .await;
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
-    assert!(
-        started.elapsed() < Duration::from_millis(900),
-        "{:?}",
-        started.elapsed()
-    );
     assert!(body["error"].as_str().unwrap().contains("100ms"), "{body}");
     served_after(&server, "a review past the apiserver's timeout").await;
 }
