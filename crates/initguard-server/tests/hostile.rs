@@ -227,7 +227,11 @@ async fn slowloris_heads_are_cut_at_the_header_timeout() {
         assert!(closed_within(stream, Duration::from_secs(2)).await);
     }
     // Without the bound the drip would go on for 1.5 s and every connection stay open.
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(closed(&server, "header"), 4);
     served_after(&server, "slowloris").await;
 }
