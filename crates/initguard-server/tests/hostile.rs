@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use initguard_core::{Mode, Outcome, Pipeline, Policy, PolicyError, Request as Review};
 use initguard_server::tls::{client_config, service_names};
 use initguard_server::{ConnectionLimits, Limits, PolicySource, ServerConfig, TlsSource};
@@ -153,18 +151,7 @@ async fn review_status(
     path: &str,
     body: Vec<u8>,
 ) -> (StatusCode, Value) {
-    let config = client_config(&server.ca).unwrap();
-    let builder = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(config)
-        .https_only();
-    let connector = if http2 {
-        builder.enable_http2().build()
-    } else {
-        builder.enable_http1().build()
-    };
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
-        .http2_only(http2)
-        .build(connector);
+    let client = common::client(&server.ca, http2);
     let request = Request::post(format!("https://localhost:{}{path}", server.address.port()))
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body)))

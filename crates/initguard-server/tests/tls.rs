@@ -15,10 +15,6 @@ use axum::body::Bytes;
 use common::Running;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, StatusCode, Version};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use initguard_core::{Mode, Pipeline};
 use initguard_server::tls::{client_config, generate_certs, service_names};
 use initguard_server::{Limits, PolicySource, ServerConfig, TlsSource};
@@ -66,22 +62,7 @@ async fn start(tls: TlsSource, policies: Arc<dyn PolicySource>) -> Running {
     common::serve(config, policies).await
 }
 
-type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-fn client(ca_pem: &[u8], http2: bool) -> HttpsClient {
-    let config = client_config(ca_pem).unwrap();
-    let builder = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(config)
-        .https_only();
-    let connector = if http2 {
-        builder.enable_http2().build()
-    } else {
-        builder.enable_http1().build()
-    };
-    Client::builder(TokioExecutor::new())
-        .http2_only(http2)
-        .build(connector)
-}
+use common::{HttpsClient, client};
 
 async fn post(
     client: &HttpsClient,

@@ -108,6 +108,20 @@ pub struct ObjectReport {
 }
 
 impl ObjectReport {
+    /// Denies the object for a reason of initguard's own, as the apiserver would refuse it
+    /// with `code`.
+    fn refuse(&mut self, code: u16, rule: OwnRule, path: Option<String>, message: String) {
+        self.verdict = Verdict::Denied;
+        self.code = Some(code);
+        self.findings.push(Finding {
+            policy: "initguard".to_owned(),
+            rule: Some(rule.id.to_owned()),
+            severity: Severity::Error,
+            path,
+            message,
+        });
+    }
+
     pub fn count(&self, severity: Severity) -> usize {
         self.findings
             .iter()
@@ -362,15 +376,7 @@ fn judge(
                 request
             }
             Err(error) => {
-                report.verdict = Verdict::Denied;
-                report.code = Some(400);
-                report.findings.push(Finding {
-                    policy: "initguard".to_owned(),
-                    rule: Some(REVIEW_UNREADABLE.id.to_owned()),
-                    severity: Severity::Error,
-                    path: None,
-                    message: error.to_string(),
-                });
+                report.refuse(400, REVIEW_UNREADABLE, None, error.to_string());
                 return (report, None);
             }
         }
@@ -396,15 +402,8 @@ fn judge(
             group => format!("{group}/{}", request.kind.version),
         };
         if let Err(not_served) = kind.served_in(&api_version, release) {
-            report.verdict = Verdict::Denied;
-            report.code = Some(404);
-            report.findings.push(Finding {
-                policy: "initguard".to_owned(),
-                rule: Some(VERSION_NOT_SERVED.id.to_owned()),
-                severity: Severity::Error,
-                path: Some("apiVersion".to_owned()),
-                message: not_served.to_string(),
-            });
+            let path = Some("apiVersion".to_owned());
+            report.refuse(404, VERSION_NOT_SERVED, path, not_served.to_string());
             report.object = request.into_object().unwrap_or_default();
             return (report, None);
         }

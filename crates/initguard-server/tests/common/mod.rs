@@ -150,3 +150,24 @@ pub async fn serve(
         serving,
     }
 }
+
+pub type HttpsClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<axum::body::Bytes>,
+>;
+
+/// A client that trusts only `ca_pem`, speaking HTTP/2 or HTTP/1.1.
+pub fn client(ca_pem: &[u8], http2: bool) -> HttpsClient {
+    let config = initguard_server::tls::client_config(ca_pem).unwrap();
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only();
+    let connector = if http2 {
+        builder.enable_http2().build()
+    } else {
+        builder.enable_http1().build()
+    };
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(http2)
+        .build(connector)
+}
