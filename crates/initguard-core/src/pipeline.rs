@@ -220,6 +220,16 @@ fn leave_out_repeats(reports: &mut [PolicyReport]) {
             outcome.warnings.clear();
         }
     }
+    let restating = |report: &PolicyReport| {
+        report
+            .result
+            .as_ref()
+            .is_ok_and(|o| o.violations.iter().any(|v| v.restates.is_some()))
+    };
+    // The common case, on every review: nothing restates anything, and nothing is allocated.
+    if !reports.iter().any(restating) {
+        return;
+    }
     let restated: Vec<Vec<bool>> = reports
         .iter()
         .enumerate()

@@ -143,7 +143,11 @@ async fn bounded_head(
     next: middleware::Next,
 ) -> Response {
     let limit = state.limits.max_header_bytes;
-    let uri = request.uri().to_string().len();
+    // The URI's length as sent, without writing it out.
+    let target = request.uri();
+    let uri = target.path_and_query().map_or(0, |p| p.as_str().len())
+        + target.authority().map_or(0, |a| a.as_str().len())
+        + target.scheme_str().map_or(0, |scheme| scheme.len() + 3);
     let headers: usize = request
         .headers()
         .iter()
@@ -312,7 +316,8 @@ enum BodyError {
 /// a reset connection or stream.
 async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, BodyError> {
     use http_body_util::BodyExt as _;
-    let mut collected = Vec::new();
+    // The frames as they came: a body in one frame (the usual case) is never copied.
+    let mut frames: Vec<Bytes> = Vec::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| BodyError::Unreadable(e.to_string()))?;
@@ -324,13 +329,17 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, BodyError> {
             return Err(BodyError::TooLarge);
         }
         if seen <= limit {
-            collected.extend_from_slice(&data);
+            frames.push(data);
         }
     }
     if seen > limit {
         return Err(BodyError::TooLarge);
     }
-    Ok(Bytes::from(collected))
+    Ok(match frames.len() {
+        0 => Bytes::new(),
+        1 => frames.swap_remove(0),
+        _ => Bytes::from(frames.concat()),
+    })
 }
 
 async fn review(
@@ -351,10 +360,12 @@ async fn review(
         Ok(label) => label,
         Err(message) => return refuse(StatusCode::NOT_FOUND, "path", &message),
     };
+    // Borrowed, so a well-formed review costs no allocation here; a value that is not text
+    // reads as itself escaped, in the message that refuses it.
     let text = |name: header::HeaderName| {
         headers
             .get(name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .map(|v| String::from_utf8_lossy(v.as_bytes()))
             .unwrap_or_default()
     };
     let content_type = text(header::CONTENT_TYPE);
@@ -378,16 +389,16 @@ async fn review(
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let too_large = format!("request body is larger than the limit of {limit} bytes");
+    let too_large = || format!("request body is larger than the limit of {limit} bytes");
     // Too much to be worth reading and dropping: refuse on the promise alone.
     if declared.is_some_and(|length| length > (limit as u64).saturating_mul(2)) {
-        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &too_large);
+        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &too_large());
     }
     let body_timeout = state.limits.body_timeout;
     let bytes = match tokio::time::timeout(body_timeout, read_body(body, limit)).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(BodyError::TooLarge)) => {
-            return refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &too_large);
+            return refuse(StatusCode::PAYLOAD_TOO_LARGE, "too_large", &too_large());
         }
         Ok(Err(BodyError::Unreadable(e))) => {
             let message = format!("cannot read the request body: {e}");

@@ -300,25 +300,6 @@ fn identity(_: &std::fs::Metadata) -> (u64, u64) {
     (0, NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
-/// Splits a source into objects as kubectl reads it (see [`crate::yaml`]); `kind: *List`
-/// objects are expanded into their items. A broken document is returned as an error beside
-/// the documents read around it.
-pub fn parse_source(
-    index: usize,
-    source: &Source,
-    max_document_bytes: usize,
-) -> (Vec<Document>, Vec<InputError>) {
-    let mut documents = Vec::new();
-    let mut errors = Vec::new();
-    for document in yaml::read_stream_bounded(&source.text, max_document_bytes) {
-        match objects_of(index, &source.name, document) {
-            Ok(objects) => documents.extend(objects),
-            Err(error) => errors.push(error),
-        }
-    }
-    (documents, errors)
-}
-
 /// The objects of one document of source `index`, named `name`: itself, or the items of a
 /// `kind: *List`.
 pub fn objects_of(
@@ -399,16 +380,17 @@ fn expand_list(source: usize, document: yaml::YamlDocument, documents: &mut Vec<
 mod tests {
     use super::*;
 
+    /// The objects of `text` and its first input error, as `check` reads them.
     fn parse(name: &str, text: &str) -> (Vec<Document>, Option<String>) {
-        let (docs, error) = parse_source(
-            0,
-            &Source {
-                name: name.into(),
-                text: text.into(),
-            },
-            usize::MAX,
-        );
-        (docs, error.first().map(ToString::to_string))
+        let mut documents = Vec::new();
+        let mut errors = Vec::new();
+        for document in yaml::read_stream(text) {
+            match objects_of(0, name, document) {
+                Ok(objects) => documents.extend(objects),
+                Err(error) => errors.push(error),
+            }
+        }
+        (documents, errors.first().map(ToString::to_string))
     }
 
     #[test]

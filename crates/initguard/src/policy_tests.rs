@@ -213,8 +213,12 @@ fn read_manifest(path: &Path) -> Result<Value, String> {
     first_document(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// The first document, as `check` reads it; the documents after it are not parsed.
 fn first_document(text: &str) -> Result<Value, String> {
-    match yaml::read_stream(text).into_iter().next() {
+    let mut documents = yaml::units(text)
+        .into_iter()
+        .flat_map(|unit| unit.read(usize::MAX));
+    match documents.next() {
         Some(Ok(document)) => Ok(document.value),
         Some(Err(error)) => Err(error.to_string()),
         None => Err("no document".to_owned()),

@@ -42,18 +42,9 @@ pub struct YamlError {
 /// them. A broken YAML document does not stop the others; a JSON stream stops at its first
 /// syntax error, as a JSON decoder cannot resume.
 pub fn read_stream(text: &str) -> Vec<Result<YamlDocument, YamlError>> {
-    read_stream_bounded(text, usize::MAX)
-}
-
-/// As [`read_stream`], refusing YAML documents longer than `max_document_bytes` unparsed: the
-/// tree of a document costs several times its text.
-pub fn read_stream_bounded(
-    text: &str,
-    max_document_bytes: usize,
-) -> Vec<Result<YamlDocument, YamlError>> {
     units(text)
         .into_par_iter()
-        .flat_map_iter(|unit| unit.read(max_document_bytes))
+        .flat_map_iter(|unit| unit.read(usize::MAX))
         .collect()
 }
 
