@@ -48,8 +48,10 @@ fn cache_dir() -> PathBuf {
 
 fn evaluation(c: &mut Criterion) {
     let components = components();
+    // The optimised code alone is measured.
     let host = WasmHost::new(HostConfig {
         cache_dir: Some(cache_dir()),
+        tiered: false,
         ..HostConfig::default()
     })
     .unwrap();
@@ -74,6 +76,7 @@ fn evaluation(c: &mut Criterion) {
     group.bench_function("allowed_registries_fresh_instance", |b| {
         b.iter(|| black_box(policy.evaluate(&request).unwrap()));
     });
+
     // The floor: the same request to a policy that does not read it.
     group.bench_function("noop_fresh_instance", |b| {
         b.iter(|| black_box(noop.evaluate(&request).unwrap()));

@@ -20,36 +20,44 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-/// The component for `bytes`, from the cache when it can be trusted; anything else compiles.
-pub fn component(
+/// The cached component for the module `digest`, when there is one that can be trusted.
+pub fn lookup(engine: &Engine, digest: &str, cache_dir: Option<&Path>) -> Option<Component> {
+    let entry = entry(engine, digest, cache_dir?)?;
+    match cached(engine, &entry) {
+        Ok(component) => component,
+        Err(why) => {
+            tracing::warn!(entry = %entry.display(), "cached component not used, recompiling: {why}");
+            None
+        }
+    }
+}
+
+/// Compiles `bytes`, storing the machine code in the cache when there is one.
+pub fn compile(
     engine: &Engine,
     bytes: &[u8],
     digest: &str,
     cache_dir: Option<&Path>,
 ) -> Result<Component, String> {
-    let compile = || Component::new(engine, bytes).map_err(|e| format!("{e:#}"));
-    let Some(dir) = cache_dir else {
-        return compile();
-    };
-    if let Err(why) = private_folder(dir) {
-        tracing::warn!(cache = %dir.display(), "not using the compiled-module cache: {why}");
-        return compile();
-    }
-    let mut hasher = DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut hasher);
-    let entry = dir.join(format!("{digest}-{:016x}.cwasm", hasher.finish()));
-    match cached(engine, &entry) {
-        Ok(Some(component)) => return Ok(component),
-        Ok(None) => {}
-        Err(why) => {
-            tracing::warn!(entry = %entry.display(), "cached component not used, recompiling: {why}");
-        }
-    }
-    let component = compile()?;
-    if let Err(error) = store(&entry, &component) {
+    let component = Component::new(engine, bytes).map_err(|e| format!("{e:#}"))?;
+    if let Some(entry) = cache_dir.and_then(|dir| entry(engine, digest, dir))
+        && let Err(error) = store(&entry, &component)
+    {
         tracing::warn!(entry = %entry.display(), "cannot cache the compiled component: {error}");
     }
     Ok(component)
+}
+
+/// Where the artifact of `digest` for `engine` lives in `dir`; `None` when the folder cannot
+/// be trusted (the reason is logged).
+fn entry(engine: &Engine, digest: &str, dir: &Path) -> Option<PathBuf> {
+    if let Err(why) = private_folder(dir) {
+        tracing::warn!(cache = %dir.display(), "not using the compiled-module cache: {why}");
+        return None;
+    }
+    let mut hasher = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    Some(dir.join(format!("{digest}-{:016x}.cwasm", hasher.finish())))
 }
 
 /// The recorded SHA-256 of an artifact.

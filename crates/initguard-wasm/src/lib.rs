@@ -14,7 +14,7 @@ mod cache;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::time::Duration;
 
 use initguard_core::{Outcome, Policy, PolicyError, Request, Violation};
@@ -55,6 +55,11 @@ pub struct HostConfig {
     pub max_instances: u32,
     /// The largest linear memory any policy may be given.
     pub max_memory: usize,
+    /// Whether a module missing from the cache is first compiled by the baseline compiler
+    /// (Winch: a fraction of a second and a few MB for a policy) and then by the optimising
+    /// one (Cranelift: seconds and tens of MB) in the background, one module at a time, its
+    /// code replacing the baseline's when done. Without it, a load waits for Cranelift.
+    pub tiered: bool,
 }
 
 impl Default for HostConfig {
@@ -63,6 +68,7 @@ impl Default for HostConfig {
             cache_dir: default_cache_dir(),
             max_instances: 256,
             max_memory: 256 << 20,
+            tiered: true,
         }
     }
 }
@@ -187,13 +193,108 @@ impl ResourceLimiter for MemoryLimiter {
 
 /// The engine and linker shared by every policy.
 pub struct WasmHost {
-    engine: Engine,
-    linker: Linker<HostState>,
-    /// Components compiled in this process, by SHA-256: reloads and concurrent loads of one
-    /// module compile it once.
-    compiled: Mutex<HashMap<String, Component>>,
+    optimizing: Compiler,
+    /// Present when loads are tiered.
+    baseline: Option<Compiler>,
+    /// Modules compiled in this process, by SHA-256: reloads and concurrent loads of one
+    /// module compile it once, and share its tier-up.
+    compiled: Mutex<HashMap<String, Arc<Module>>>,
+    /// Modules waiting for the optimising compiler, compiled one at a time by a thread of
+    /// their own; closed when the host is dropped.
+    tier_up: Option<mpsc::Sender<TierUp>>,
     config: HostConfig,
     ticker_stop: Arc<AtomicBool>,
+}
+
+/// An engine and the linker for it.
+#[derive(Clone)]
+struct Compiler {
+    engine: Engine,
+    linker: Linker<HostState>,
+}
+
+impl Compiler {
+    fn new(strategy: wasmtime::Strategy, config: &HostConfig) -> Result<Self, WasmError> {
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .strategy(strategy);
+        if strategy == wasmtime::Strategy::Cranelift {
+            wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool(config)))
+                // One function at a time: compiling in the background must leave the other
+                // core to the reviews.
+                .parallel_compilation(false);
+        }
+        let engine = Engine::new(&wasm).map_err(|e| WasmError::Engine(e.to_string()))?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| WasmError::Engine(e.to_string()))?;
+        bindings::Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|e| WasmError::Engine(e.to_string()))?;
+        Ok(Self { engine, linker })
+    }
+
+    /// The component pre-linked against the contract.
+    fn link(&self, component: &Component) -> Result<Arc<Linked>, String> {
+        let instance_pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| format!("{e:#}"))?;
+        let pre = bindings::PolicyPre::new(instance_pre).map_err(|e| format!("{e:#}"))?;
+        Ok(Arc::new(Linked {
+            pre,
+            engine: self.engine.clone(),
+        }))
+    }
+}
+
+/// The instance pool of the optimised code: a policy's initial memory (1 MiB, as the scaffold
+/// links it) and its tables stay resident, and the kernel says which pages were touched, which
+/// is what makes fresh instances cheap and lets them scale across cores; every resident byte is
+/// scanned after each evaluation, so no more is kept. Baseline code lives only until its
+/// tier-up, so it allocates on demand.
+fn pool(config: &HostConfig) -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(config.max_instances)
+        .total_core_instances(config.max_instances * 4)
+        .total_memories(config.max_instances * 2)
+        .total_tables(config.max_instances * 4)
+        .max_memory_size(config.max_memory)
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(16 << 10)
+        .pagemap_scan(wasmtime::Enabled::Auto);
+    pool
+}
+
+/// A module's code, pre-linked, with the engine it was compiled for.
+struct Linked {
+    pre: bindings::PolicyPre<HostState>,
+    engine: Engine,
+}
+
+/// One module, shared by every policy loaded from it: its best code so far.
+struct Module {
+    linked: RwLock<Arc<Linked>>,
+    optimized: AtomicBool,
+}
+
+impl Module {
+    fn current(&self) -> Arc<Linked> {
+        Arc::clone(
+            &self
+                .linked
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+/// A module to compile with the optimising compiler.
+struct TierUp {
+    module: std::sync::Weak<Module>,
+    bytes: Vec<u8>,
+    digest: String,
+    path: String,
 }
 
 impl std::fmt::Debug for WasmHost {
@@ -212,49 +313,41 @@ impl Drop for WasmHost {
 
 impl WasmHost {
     pub fn new(config: HostConfig) -> Result<Self, WasmError> {
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(config.max_instances)
-            .total_core_instances(config.max_instances * 4)
-            .total_memories(config.max_instances * 2)
-            .total_tables(config.max_instances * 4)
-            .max_memory_size(config.max_memory)
-            // Keeping a policy's initial memory (1 MiB, as the scaffold links it) and its tables
-            // resident, and letting the kernel say which pages were touched, is what makes
-            // fresh instances cheap and lets them scale across cores; every resident byte is
-            // scanned after each evaluation, so no more is kept.
-            .linear_memory_keep_resident(1 << 20)
-            .table_keep_resident(16 << 10)
-            .pagemap_scan(wasmtime::Enabled::Auto);
-        let mut wasm = Config::new();
-        wasm.wasm_component_model(true)
-            .epoch_interruption(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&wasm).map_err(|e| WasmError::Engine(e.to_string()))?;
-        let mut linker = Linker::<HostState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| WasmError::Engine(e.to_string()))?;
-        bindings::Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-            .map_err(|e| WasmError::Engine(e.to_string()))?;
+        let optimizing = Compiler::new(wasmtime::Strategy::Cranelift, &config)?;
+        let baseline = config
+            .tiered
+            .then(|| Compiler::new(wasmtime::Strategy::Winch, &config))
+            .transpose()?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         {
-            let (engine, stop) = (engine.weak(), Arc::clone(&ticker_stop));
+            let engines: Vec<_> = std::iter::once(&optimizing)
+                .chain(&baseline)
+                .map(|compiler| compiler.engine.weak())
+                .collect();
+            let stop = Arc::clone(&ticker_stop);
             std::thread::Builder::new()
                 .name("initguard-wasm-epoch".into())
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(EPOCH_TICK);
-                        match engine.upgrade() {
-                            Some(engine) => engine.increment_epoch(),
-                            None => break,
+                        for engine in &engines {
+                            if let Some(engine) = engine.upgrade() {
+                                engine.increment_epoch();
+                            }
                         }
                     }
                 })
                 .map_err(|e| WasmError::Engine(e.to_string()))?;
         }
+        let tier_up = match &baseline {
+            Some(_) => Some(spawn_tier_up(optimizing.clone(), config.cache_dir.clone())?),
+            None => None,
+        };
         Ok(Self {
-            engine,
-            linker,
+            optimizing,
+            baseline,
             compiled: Mutex::default(),
+            tier_up,
             config,
             ticker_stop,
         })
@@ -284,44 +377,23 @@ impl WasmHost {
                 actual: digest,
             });
         }
-        let component = {
+        let module = {
             // Held while compiling, so that a second load of the same module waits and reuses.
             let mut compiled = self
                 .compiled
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(component) = compiled.get(&digest) {
-                component.clone()
+            if let Some(module) = compiled.get(&digest) {
+                Arc::clone(module)
             } else {
-                let component = cache::component(
-                    &self.engine,
-                    &bytes,
-                    &digest,
-                    self.config.cache_dir.as_deref(),
-                )
-                .map_err(|error| WasmError::Compile {
-                    path: path.clone(),
-                    error,
-                })?;
-                compiled.insert(digest, component.clone());
-                component
+                let module = self.compile(bytes, &digest, &path)?;
+                compiled.insert(digest, Arc::clone(&module));
+                module
             }
         };
-        let instance_pre =
-            self.linker
-                .instantiate_pre(&component)
-                .map_err(|e| WasmError::Contract {
-                    path: path.clone(),
-                    error: format!("{e:#}"),
-                })?;
-        let pre = bindings::PolicyPre::new(instance_pre).map_err(|e| WasmError::Contract {
-            path: path.clone(),
-            error: format!("{e:#}"),
-        })?;
         let mut policy = WasmPolicy {
             name: Arc::from(spec.name.as_str()),
-            pre,
-            engine: self.engine.clone(),
+            module,
             settings: spec.settings.to_string(),
             timeout: spec.timeout,
             memory_limit: spec.memory_limit,
@@ -347,11 +419,103 @@ impl WasmHost {
     }
 }
 
+impl WasmHost {
+    /// The module's code: optimised from the cache, else baseline now and optimised later
+    /// when tiered, else optimised now.
+    fn compile(&self, bytes: Vec<u8>, digest: &str, path: &str) -> Result<Arc<Module>, WasmError> {
+        let cache_dir = self.config.cache_dir.as_deref();
+        let contract = |error| WasmError::Contract {
+            path: path.to_owned(),
+            error,
+        };
+        let compile_error = |error| WasmError::Compile {
+            path: path.to_owned(),
+            error,
+        };
+        let optimized = |component: Component| {
+            Ok(Arc::new(Module {
+                linked: RwLock::new(self.optimizing.link(&component).map_err(contract)?),
+                optimized: AtomicBool::new(true),
+            }))
+        };
+        if let Some(component) = cache::lookup(&self.optimizing.engine, digest, cache_dir) {
+            return optimized(component);
+        }
+        let (Some(baseline), Some(tier_up)) = (&self.baseline, &self.tier_up) else {
+            return optimized(
+                cache::compile(&self.optimizing.engine, &bytes, digest, cache_dir)
+                    .map_err(compile_error)?,
+            );
+        };
+        let component =
+            cache::compile(&baseline.engine, &bytes, digest, None).map_err(compile_error)?;
+        let module = Arc::new(Module {
+            linked: RwLock::new(baseline.link(&component).map_err(contract)?),
+            optimized: AtomicBool::new(false),
+        });
+        // A closed queue only means the host is going away.
+        let _ = tier_up.send(TierUp {
+            module: Arc::downgrade(&module),
+            bytes,
+            digest: digest.to_owned(),
+            path: path.to_owned(),
+        });
+        Ok(module)
+    }
+}
+
+/// The thread that compiles modules with the optimising compiler and swaps their code in; it
+/// ends when the host is dropped. A module dropped before its turn is not compiled; one that
+/// fails keeps its baseline code.
+fn spawn_tier_up(
+    optimizing: Compiler,
+    cache_dir: Option<PathBuf>,
+) -> Result<mpsc::Sender<TierUp>, WasmError> {
+    let (sender, queue) = mpsc::channel::<TierUp>();
+    std::thread::Builder::new()
+        .name("initguard-wasm-tier-up".into())
+        .spawn(move || {
+            for job in queue {
+                if job.module.strong_count() == 0 {
+                    continue;
+                }
+                let started = std::time::Instant::now();
+                let linked = cache::compile(
+                    &optimizing.engine,
+                    &job.bytes,
+                    &job.digest,
+                    cache_dir.as_deref(),
+                )
+                .and_then(|component| optimizing.link(&component));
+                match (linked, job.module.upgrade()) {
+                    (Ok(linked), Some(module)) => {
+                        *module
+                            .linked
+                            .write()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = linked;
+                        module.optimized.store(true, Ordering::Release);
+                        tracing::info!(
+                            module = job.path,
+                            seconds = started.elapsed().as_secs_f64(),
+                            "optimised code of the module in use"
+                        );
+                    }
+                    (Err(error), _) => tracing::warn!(
+                        module = job.path,
+                        "the optimising compiler failed, the baseline code stays: {error}"
+                    ),
+                    (Ok(_), None) => {}
+                }
+            }
+        })
+        .map_err(|e| WasmError::Engine(e.to_string()))?;
+    Ok(sender)
+}
+
 /// A loaded policy module.
 pub struct WasmPolicy {
     name: Arc<str>,
-    pre: bindings::PolicyPre<HostState>,
-    engine: Engine,
+    module: Arc<Module>,
     settings: String,
     timeout: Duration,
     memory_limit: usize,
@@ -370,6 +534,11 @@ impl std::fmt::Debug for WasmPolicy {
 }
 
 impl WasmPolicy {
+    /// Whether the policy runs the optimising compiler's code (see [`HostConfig::tiered`]).
+    pub fn optimized(&self) -> bool {
+        self.module.optimized.load(Ordering::Acquire)
+    }
+
     /// Runs `f` on a fresh instance with the deadline and memory limit, mapping every way a
     /// guest can fail to a `PolicyError`.
     fn call<R>(
@@ -392,7 +561,8 @@ impl WasmPolicy {
             policy: Arc::clone(&self.name),
             logged: 0,
         };
-        let mut store = Store::new(&self.engine, state);
+        let linked = self.module.current();
+        let mut store = Store::new(&linked.engine, state);
         store.limiter(|state| &mut state.limiter);
         let ticks = self
             .timeout
@@ -401,7 +571,7 @@ impl WasmPolicy {
             .max(1);
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
         store.epoch_deadline_trap();
-        let result = self
+        let result = linked
             .pre
             .instantiate(&mut store)
             .and_then(|bindings| f(&bindings, &mut store));

@@ -36,6 +36,7 @@ fn host() -> &'static WasmHost {
             cache_dir: Some(cache_dir),
             max_instances: 32,
             max_memory: 128 << 20,
+            tiered: true,
         })
         .unwrap()
     })
@@ -265,8 +266,19 @@ fn failure_policy_decides_what_a_broken_module_does() {
 
 #[test]
 fn compiled_components_are_cached_by_content() {
-    load("require-image-digest", json!({}));
     let cache = host_cache_dir();
+    let untiered = || {
+        WasmHost::new(HostConfig {
+            cache_dir: Some(cache.clone()),
+            max_instances: 4,
+            max_memory: 64 << 20,
+            tiered: false,
+        })
+        .unwrap()
+    };
+    untiered()
+        .load(&spec("require-image-digest", json!({})))
+        .unwrap();
     let digest =
         initguard_wasm::sha256_of(&component_path(components(), "require-image-digest")).unwrap();
     let cached = std::fs::read_dir(&cache)
@@ -275,13 +287,7 @@ fn compiled_components_are_cached_by_content() {
         .any(|e| e.file_name().to_string_lossy().starts_with(&digest));
     assert!(cached, "no cache entry for {digest}");
     // A second engine, as after a restart, loads the machine code from disk.
-    let restarted = WasmHost::new(HostConfig {
-        cache_dir: Some(cache),
-        max_instances: 4,
-        max_memory: 64 << 20,
-    })
-    .unwrap();
-    let policy = restarted
+    let policy = untiered()
         .load(&spec("require-image-digest", json!({})))
         .unwrap();
     assert_eq!(
@@ -308,6 +314,7 @@ fn a_tampered_or_shared_cache_is_not_trusted() {
             cache_dir: Some(dir.clone()),
             max_instances: 4,
             max_memory: 64 << 20,
+            tiered: false,
         })
         .unwrap()
     };
@@ -354,6 +361,62 @@ fn a_tampered_or_shared_cache_is_not_trusted() {
         artifacts().is_empty(),
         "nothing is cached in a folder others can write"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A module missing from the cache runs baseline code at once and the optimising compiler's
+/// once the background compile is done, with the same verdicts; its artifact is then cached,
+/// so the next start loads optimised code directly.
+#[test]
+fn cold_modules_start_on_baseline_code_and_tier_up() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("wasm-cache-tiers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let host = || {
+        WasmHost::new(HostConfig {
+            cache_dir: Some(dir.clone()),
+            max_instances: 4,
+            max_memory: 64 << 20,
+            tiered: true,
+        })
+        .unwrap()
+    };
+    let verdict = |policy: &WasmPolicy| {
+        policy
+            .evaluate(&Request::create(pod()))
+            .unwrap()
+            .violations
+            .iter()
+            .map(|v| (v.path.clone(), v.message.clone()))
+            .collect::<Vec<_>>()
+    };
+    let cold = host();
+    let policy = cold.load(&spec("require-image-digest", json!({}))).unwrap();
+    assert!(
+        !policy.optimized(),
+        "nothing was cached: baseline code first"
+    );
+    let baseline = verdict(&policy);
+    assert_eq!(baseline.len(), 2);
+    // The background compile takes seconds; the bound only keeps a broken tier-up from
+    // hanging the test.
+    let waited = Instant::now();
+    while !policy.optimized() {
+        assert!(
+            waited.elapsed() < Duration::from_mins(5),
+            "no tier-up after {:?}",
+            waited.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(verdict(&policy), baseline);
+    drop((policy, cold));
+
+    let warm = host()
+        .load(&spec("require-image-digest", json!({})))
+        .unwrap();
+    assert!(warm.optimized(), "the optimised artifact was cached");
+    assert_eq!(verdict(&warm), baseline);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::input::{self, Document, InputError, ReadLimits};
+use crate::input::{self, Document, InputError, Objects, ReadLimits};
 use crate::yaml;
 
 /// A finding initguard makes itself, beside the policies' rules: its id and what it means.
@@ -242,54 +242,75 @@ pub fn check_streaming(
                 .map(move |u| (index, u))
         })
         .collect();
-    let documents = |index: usize, unit: &yaml::Unit<'_>| {
-        let name = sources[index].name.as_str();
-        unit.read(max_document_bytes)
-            .into_iter()
-            .map(move |document| input::objects_of(index, name, document))
-    };
+    let objects =
+        |index: usize, unit| objects_in(&sources[index].name, index, unit, max_document_bytes);
     // Namespace labels feed the namespace selectors of every object, so they are read first;
     // only documents that can be Namespaces are parsed for it.
     let namespaces: BTreeMap<String, BTreeMap<String, String>> = units
         .par_iter()
         .filter(|(_, unit)| unit.text().contains("Namespace"))
         .flat_map_iter(|(index, unit)| {
-            documents(*index, unit)
+            objects(*index, unit)
                 .filter_map(Result::ok)
-                .flatten()
+                .flat_map(|objects| match objects {
+                    Objects::One(document) => vec![document],
+                    Objects::List(mut list) => std::iter::from_fn(|| {
+                        Some(list.next_batch(BATCH)).filter(|batch| !batch.is_empty())
+                    })
+                    .flatten()
+                    .filter_map(Result::ok)
+                    .collect(),
+                })
                 .filter_map(|document| namespace_of(&document.object))
+                .collect::<Vec<_>>()
         })
         .collect();
+    let evaluate = |document: Document| {
+        let name = sources[document.source].name.as_str();
+        evaluate(pipeline, options, name, document, &namespaces)
+    };
     let mut summary = Summary::default();
     let mut unreadable = Vec::new();
+    let mut emit = |(report, error): (ObjectReport, Option<InputError>)| {
+        summary.count(&report);
+        unreadable.extend(error);
+        each(report)
+    };
     for batch in units.chunks(BATCH) {
-        let judged: Vec<Vec<Result<Vec<_>, InputError>>> = batch
+        let read: Vec<Vec<Result<Judged<'_>, InputError>>> = batch
             .par_iter()
             .map(|(index, unit)| {
-                let name = sources[*index].name.as_str();
-                documents(*index, unit)
+                objects(*index, unit)
                     .map(|objects| {
-                        objects.map(|objects| {
-                            objects
-                                .into_par_iter()
-                                .map(|document| {
-                                    evaluate(pipeline, options, name, document, &namespaces)
-                                })
-                                .collect()
+                        objects.map(|objects| match objects {
+                            Objects::One(document) => Judged::One(Box::new(evaluate(document))),
+                            Objects::List(list) => Judged::List(list),
                         })
                     })
                     .collect()
             })
             .collect();
-        for document in judged.into_iter().flatten() {
+        for document in read.into_iter().flatten() {
             match document {
-                Ok(objects) => {
-                    for (report, error) in objects {
-                        summary.count(&report);
-                        unreadable.extend(error);
-                        each(report)?;
+                Ok(Judged::One(judged)) => emit(*judged)?,
+                // A list's items are judged a batch at a time, in parallel, so that only one
+                // batch of its items is ever a tree.
+                Ok(Judged::List(mut list)) => loop {
+                    let items = list.next_batch(BATCH);
+                    if items.is_empty() {
+                        break;
                     }
-                }
+                    let judged: Vec<_> = items
+                        .into_par_iter()
+                        .map(|item| item.map(evaluate))
+                        .collect();
+                    for item in judged {
+                        match item {
+                            Ok(judged) => emit(judged)?,
+                            Err(error) => input_errors.push(error),
+                        }
+                    }
+                },
                 Err(error) => input_errors.push(error),
             }
         }
@@ -302,6 +323,25 @@ pub fn check_streaming(
         skipped,
         source_names: sources.iter().map(|source| source.name.clone()).collect(),
     })
+}
+
+/// The objects of `unit`, of source `index` named `name`.
+fn objects_in<'a>(
+    name: &'a str,
+    index: usize,
+    unit: &yaml::Unit<'a>,
+    max_document_bytes: usize,
+) -> impl Iterator<Item = Result<Objects<'a>, InputError>> + use<'a> {
+    unit.read_lazily(max_document_bytes)
+        .into_iter()
+        .map(move |document| input::objects_of(index, name, document))
+}
+
+/// A document as the first pass over a batch leaves it: a lone object judged, or a list whose
+/// items are judged after, a batch at a time.
+enum Judged<'a> {
+    One(Box<(ObjectReport, Option<InputError>)>),
+    List(input::List<'a>),
 }
 
 /// Evaluates one object; an object whose pod spec Kubernetes could not read either is an input

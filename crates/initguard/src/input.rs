@@ -4,7 +4,9 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::Value;
+use rayon::prelude::*;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 use crate::yaml;
 
@@ -300,20 +302,112 @@ fn identity(_: &std::fs::Metadata) -> (u64, u64) {
     (0, NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
-/// The objects of one document of source `index`, named `name`: itself, or the items of a
-/// `kind: *List`.
-pub fn objects_of(
+/// The objects of one document: itself, or the items of a `kind: *List`.
+#[derive(Debug)]
+pub enum Objects<'a> {
+    One(Document),
+    List(List<'a>),
+}
+
+/// A `kind: *List` with items, handing them out a batch at a time so that a large list (the
+/// `kubectl get -o json` of a cluster) is never one tree: a JSON list's items stay text until
+/// their batch is parsed.
+#[derive(Debug)]
+pub struct List<'a> {
+    source: usize,
+    name: &'a str,
+    number: usize,
+    line: usize,
+    envelope: Arc<Value>,
+    items: Items<'a>,
+    next: usize,
+}
+
+#[derive(Debug)]
+enum Items<'a> {
+    Trees(std::vec::IntoIter<Value>),
+    Json(Vec<&'a RawValue>),
+}
+
+impl List<'_> {
+    /// The next `n` items (fewer at the end, none when every item has been handed out); an
+    /// item whose JSON cannot be parsed is an input error.
+    pub fn next_batch(&mut self, n: usize) -> Vec<Result<Document, InputError>> {
+        let (first, source, number, line) = (self.next, self.source, self.number, self.line);
+        let (envelope, name) = (&self.envelope, self.name);
+        let document = |index: usize, object: Value| Document {
+            source,
+            number,
+            item: Some(ListItem {
+                index,
+                envelope: Arc::clone(envelope),
+            }),
+            line,
+            object,
+        };
+        let batch: Vec<_> = match &mut self.items {
+            Items::Trees(items) => items
+                .take(n)
+                .enumerate()
+                .map(|(offset, object)| Ok(document(first + offset, object)))
+                .collect(),
+            Items::Json(items) => {
+                let end = items.len().min(first + n);
+                items[first..end]
+                    .par_iter()
+                    .enumerate()
+                    .map(|(offset, raw)| {
+                        serde_json::from_str(raw.get())
+                            .map(|object| document(first + offset, object))
+                            .map_err(|error| InputError::Syntax {
+                                path: name.to_owned(),
+                                line,
+                                document: number,
+                                message: format!(
+                                    "items[{}]: invalid JSON: {error}",
+                                    first + offset
+                                ),
+                            })
+                    })
+                    .collect()
+            }
+        };
+        self.next += batch.len();
+        batch
+    }
+}
+
+/// The objects of one document of source `index`, named `name`.
+pub fn objects_of<'a>(
     index: usize,
-    name: &str,
-    document: Result<yaml::YamlDocument, yaml::YamlError>,
-) -> Result<Vec<Document>, InputError> {
+    name: &'a str,
+    document: Result<yaml::LazyDocument<'a>, yaml::YamlError>,
+) -> Result<Objects<'a>, InputError> {
     let document = document.map_err(|error| InputError::Syntax {
         path: name.to_owned(),
         line: error.line,
         document: error.number,
         message: error.message,
     })?;
-    let found = match &document.value {
+    let yaml::LazyDocument {
+        number,
+        line,
+        content,
+    } = document;
+    let syntax = |message: String| InputError::Syntax {
+        path: name.to_owned(),
+        line,
+        document: number,
+        message,
+    };
+    let (object, json_items) = match content {
+        yaml::Content::Json(raw) => match json_fields(raw) {
+            Some(fields) => split_json_list(fields).map_err(syntax)?,
+            None => (yaml::Content::Json(raw).into_tree().map_err(syntax)?, None),
+        },
+        yaml::Content::Tree(value) => (value, None),
+    };
+    let found = match &object {
         Value::Object(map) if map.get("kind").is_some_and(Value::is_string) => None,
         Value::Object(_) => Some("a mapping without `kind`"),
         Value::Array(_) => Some("a sequence"),
@@ -322,58 +416,105 @@ pub fn objects_of(
     if let Some(found) = found {
         return Err(InputError::NotAnObject {
             path: name.to_owned(),
-            document: document.number,
-            line: document.line,
+            document: number,
+            line,
             found,
         });
     }
-    let mut documents = Vec::new();
-    expand_list(index, document, &mut documents);
-    Ok(documents)
+    let list = |envelope: Value, items: Items<'a>| {
+        Objects::List(List {
+            source: index,
+            name,
+            number,
+            line,
+            envelope: Arc::new(envelope),
+            items,
+            next: 0,
+        })
+    };
+    if let Some(items) = json_items {
+        return Ok(list(object, Items::Json(items)));
+    }
+    let mut object = object;
+    if is_list(&object)
+        && let Some(Value::Array(items)) = object.get_mut("items").map(Value::take)
+    {
+        return Ok(list(object, Items::Trees(items.into_iter())));
+    }
+    Ok(Objects::One(Document {
+        source: index,
+        number,
+        item: None,
+        line,
+        object,
+    }))
 }
 
-/// A `kind: *List` with `items` becomes one document per item, each holding the list's other
-/// fields so that `--mutated` writes the list back as it was; an empty list stays one document.
-fn expand_list(source: usize, document: yaml::YamlDocument, documents: &mut Vec<Document>) {
-    let yaml::YamlDocument {
-        number,
-        line,
-        value: mut object,
-    } = document;
-    let is_list = object
+/// A `kind: *List` with items becomes one object per item, each holding the list's other
+/// fields so that `--mutated` writes the list back as it was; an empty list stays one object.
+fn is_list(object: &Value) -> bool {
+    object
         .get("kind")
         .and_then(Value::as_str)
         .is_some_and(|k| k.ends_with("List"))
         && object
             .get("items")
             .and_then(Value::as_array)
-            .is_some_and(|items| !items.is_empty());
-    if !is_list {
-        documents.push(Document {
-            source,
-            number,
-            item: None,
-            line,
-            object,
-        });
-        return;
+            .is_some_and(|items| !items.is_empty())
+}
+
+/// The top-level fields of a JSON object, their values unparsed; `None` for anything else.
+fn json_fields(raw: &RawValue) -> Option<Vec<(String, &RawValue)>> {
+    struct Fields;
+    impl<'de> serde::de::Visitor<'de> for Fields {
+        type Value = Vec<(String, &'de RawValue)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut fields = Vec::new();
+            while let Some(field) = map.next_entry()? {
+                fields.push(field);
+            }
+            Ok(fields)
+        }
     }
-    let Some(Value::Array(items)) = object.get_mut("items").map(Value::take) else {
-        return;
+    let mut reader = serde_json::Deserializer::from_str(raw.get());
+    serde::Deserializer::deserialize_map(&mut reader, Fields).ok()
+}
+
+/// A JSON object from its fields, parsed as a JSON decoder would (a later duplicate key wins),
+/// except that the items of a `kind: *List` are left as text and returned beside it.
+fn split_json_list(
+    fields: Vec<(String, &RawValue)>,
+) -> Result<(Value, Option<Vec<&RawValue>>), String> {
+    let parse = |raw: &RawValue| -> Result<Value, String> {
+        serde_json::from_str(raw.get()).map_err(|e| format!("invalid JSON: {e}"))
     };
-    let envelope = Arc::new(object);
-    for (item, object) in items.into_iter().enumerate() {
-        documents.push(Document {
-            source,
-            number,
-            item: Some(ListItem {
-                index: item,
-                envelope: Arc::clone(&envelope),
-            }),
-            line,
-            object,
-        });
+    let listed = fields
+        .iter()
+        .rev()
+        .find(|(key, _)| key == "kind")
+        .and_then(|(_, kind)| serde_json::from_str::<&str>(kind.get()).ok())
+        .is_some_and(|kind| kind.ends_with("List"));
+    let items = fields
+        .iter()
+        .rev()
+        .find(|(key, _)| key == "items")
+        .filter(|_| listed)
+        .and_then(|(_, items)| serde_json::from_str::<Vec<&RawValue>>(items.get()).ok())
+        .filter(|items| !items.is_empty());
+    let mut object = Map::new();
+    for (key, raw) in fields {
+        if items.is_some() && key == "items" {
+            continue;
+        }
+        object.insert(key, parse(raw)?);
     }
+    Ok((Value::Object(object), items))
 }
 
 #[cfg(test)]
@@ -384,10 +525,24 @@ mod tests {
     fn parse(name: &str, text: &str) -> (Vec<Document>, Option<String>) {
         let mut documents = Vec::new();
         let mut errors = Vec::new();
-        for document in yaml::read_stream(text) {
-            match objects_of(0, name, document) {
-                Ok(objects) => documents.extend(objects),
-                Err(error) => errors.push(error),
+        for unit in yaml::units(text) {
+            for document in unit.read_lazily(usize::MAX) {
+                match objects_of(0, name, document) {
+                    Ok(Objects::One(document)) => documents.push(document),
+                    Ok(Objects::List(mut list)) => loop {
+                        let batch = list.next_batch(2);
+                        if batch.is_empty() {
+                            break;
+                        }
+                        for item in batch {
+                            match item {
+                                Ok(document) => documents.push(document),
+                                Err(error) => errors.push(error),
+                            }
+                        }
+                    },
+                    Err(error) => errors.push(error),
+                }
             }
         }
         (documents, errors.first().map(ToString::to_string))
@@ -431,6 +586,71 @@ mod tests {
                 .map(|d| d.item.as_ref().map(|i| i.index))
                 .collect::<Vec<_>>(),
             [Some(0), Some(1)]
+        );
+    }
+
+    /// `kubectl get -o json` writes `items` before `kind`; the list is still found, its items
+    /// parsed a batch at a time, its other fields kept for `--mutated`, and a duplicate key
+    /// decided as a JSON decoder does (the last one wins).
+    #[test]
+    fn json_lists_hand_out_items_whatever_the_key_order() {
+        let text = r#"{"apiVersion": "v1", "items": [{"kind": "Pod", "metadata": {"name": "a"}},
+            {"kind": "Pod", "metadata": {"name": "b"}}, {"kind": "Pod", "metadata": {"name": "c"}}],
+            "kind": "PodList", "metadata": {"resourceVersion": "7"}}"#;
+        let (docs, error) = parse("l.json", text);
+        assert_eq!(error, None);
+        let names: Vec<_> = docs
+            .iter()
+            .map(|d| {
+                (
+                    d.item.as_ref().unwrap().index,
+                    d.object["metadata"]["name"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(names, [(0, "a"), (1, "b"), (2, "c")]);
+        let envelope = &docs[0].item.as_ref().unwrap().envelope;
+        assert_eq!(
+            **envelope,
+            serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "7"}})
+        );
+
+        let (docs, _) = parse(
+            "d.json",
+            r#"{"kind": "Pod", "items": [{"kind": "Pod"}], "kind": "PodList"}"#,
+        );
+        assert_eq!(docs.len(), 1, "the last kind wins");
+        assert!(docs[0].item.is_some());
+        let (docs, _) = parse(
+            "d.json",
+            r#"{"kind": "PodList", "items": [{"kind": "Pod"}], "kind": "Pod"}"#,
+        );
+        assert_eq!(docs.len(), 1);
+        assert!(
+            docs[0].item.is_none(),
+            "not a list: one object with its items"
+        );
+        assert_eq!(docs[0].object["items"][0]["kind"], "Pod");
+        let (docs, _) = parse("e.json", r#"{"kind": "PodList", "items": []}"#);
+        assert!(docs[0].item.is_none(), "an empty list stays one object");
+    }
+
+    /// An item a JSON decoder cannot read (here, nested past serde_json's limit of 128) is an
+    /// input error naming the item; the other items are still read.
+    #[test]
+    fn an_unreadable_json_item_is_an_input_error() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let text = format!(
+            r#"{{"kind": "List", "items": [{{"kind": "Pod"}}, {{"kind": "Pod", "x": {deep}}}]}}"#
+        );
+        let (docs, error) = parse("deep.json", &text);
+        assert_eq!(docs.len(), 1);
+        let error = error.unwrap();
+        assert!(
+            error.starts_with(
+                "deep.json:1: document 1: items[1]: invalid JSON: recursion limit exceeded"
+            ),
+            "{error}"
         );
     }
 

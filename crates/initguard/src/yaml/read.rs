@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError};
+use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
 use super::resolve::{self, Scalar};
@@ -24,6 +25,38 @@ pub struct YamlDocument {
     /// 1-based line of the document's first content.
     pub line: usize,
     pub value: Value,
+}
+
+/// One document of a stream whose JSON may not be parsed yet.
+#[derive(Debug)]
+pub struct LazyDocument<'a> {
+    /// 1-based position of the document in the stream, counting empty ones.
+    pub number: usize,
+    /// 1-based line of the document's first content.
+    pub line: usize,
+    pub content: Content<'a>,
+}
+
+/// A document's content.
+#[derive(Debug)]
+pub enum Content<'a> {
+    /// A YAML document, decoded.
+    Tree(Value),
+    /// A value of a JSON stream: its text, checked to be JSON but not parsed, so that the
+    /// items of a large `List` can be parsed a few at a time.
+    Json(&'a RawValue),
+}
+
+impl Content<'_> {
+    /// The content as a tree.
+    pub fn into_tree(self) -> Result<Value, String> {
+        match self {
+            Content::Tree(value) => Ok(value),
+            Content::Json(raw) => {
+                serde_json::from_str(raw.get()).map_err(|e| format!("invalid JSON: {e}"))
+            }
+        }
+    }
 }
 
 /// A document that kubectl would refuse, located by line.
@@ -79,9 +112,9 @@ pub fn units(text: &str) -> Vec<Unit<'_>> {
         .collect()
 }
 
-impl Unit<'_> {
+impl<'a> Unit<'a> {
     /// The unit's text, for a cheap look before parsing it.
-    pub fn text(&self) -> &str {
+    pub fn text(&self) -> &'a str {
         match &self.0 {
             UnitKind::Yaml(chunk) => chunk.text,
             UnitKind::Json(text) => text,
@@ -92,6 +125,29 @@ impl Unit<'_> {
     /// The unit's documents (none for an empty or `null` one), refusing a YAML document longer
     /// than `max_document_bytes` unparsed.
     pub fn read(&self, max_document_bytes: usize) -> Vec<Result<YamlDocument, YamlError>> {
+        self.read_lazily(max_document_bytes)
+            .into_iter()
+            .map(|document| {
+                let document = document?;
+                let value = document.content.into_tree().map_err(|message| YamlError {
+                    number: document.number,
+                    line: document.line,
+                    message,
+                })?;
+                Ok(YamlDocument {
+                    number: document.number,
+                    line: document.line,
+                    value,
+                })
+            })
+            .collect()
+    }
+
+    /// As [`Unit::read`], leaving JSON documents as checked text.
+    pub fn read_lazily(
+        &self,
+        max_document_bytes: usize,
+    ) -> Vec<Result<LazyDocument<'a>, YamlError>> {
         match &self.0 {
             UnitKind::Json(text) => read_json(text),
             UnitKind::Broken(error) => vec![Err(error.clone())],
@@ -105,14 +161,25 @@ impl Unit<'_> {
                     ),
                 })]
             }
-            UnitKind::Yaml(chunk) => chunk.parse().transpose().into_iter().collect(),
+            UnitKind::Yaml(chunk) => chunk
+                .parse()
+                .transpose()
+                .into_iter()
+                .map(|document| {
+                    document.map(|document| LazyDocument {
+                        number: document.number,
+                        line: document.line,
+                        content: Content::Tree(document.value),
+                    })
+                })
+                .collect(),
         }
     }
 }
 
-fn read_json(text: &str) -> Vec<Result<YamlDocument, YamlError>> {
+fn read_json(text: &str) -> Vec<Result<LazyDocument<'_>, YamlError>> {
     let mut documents = Vec::new();
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
     let mut number = 0;
     // Lines are counted from the end of the previous value, so the stream is scanned once.
     let (mut counted_to, mut line) = (0, 1);
@@ -123,13 +190,13 @@ fn read_json(text: &str) -> Vec<Result<YamlDocument, YamlError>> {
         counted_to = value_start;
         match stream.next() {
             None => break,
-            Some(Ok(value)) => {
+            Some(Ok(raw)) => {
                 number += 1;
-                if !value.is_null() {
-                    documents.push(Ok(YamlDocument {
+                if raw.get() != "null" {
+                    documents.push(Ok(LazyDocument {
                         number,
                         line,
-                        value,
+                        content: Content::Json(raw),
                     }));
                 }
             }
