@@ -14,7 +14,7 @@ mod cache;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use initguard_core::{Outcome, Policy, PolicyError, Request, Violation};
@@ -199,11 +199,12 @@ pub struct WasmHost {
     /// Modules compiled in this process, by SHA-256: reloads and concurrent loads of one
     /// module compile it once, and share its tier-up.
     compiled: Mutex<HashMap<String, Arc<Module>>>,
-    /// Modules waiting for the optimising compiler, compiled one at a time by a thread of
-    /// their own; closed when the host is dropped.
-    tier_up: Option<mpsc::Sender<TierUp>>,
+    /// Held by the thread compiling a module with the optimising compiler, so that modules
+    /// are optimised one at a time.
+    tier_up_turn: Arc<Mutex<()>>,
     config: HostConfig,
-    ticker_stop: Arc<AtomicBool>,
+    /// Set when the host is dropped: stops the epoch ticker and tier-ups still waiting.
+    host_gone: Arc<AtomicBool>,
 }
 
 /// An engine and the linker for it.
@@ -295,6 +296,65 @@ struct TierUp {
     bytes: Vec<u8>,
     digest: String,
     path: String,
+    optimizing: Compiler,
+    cache_dir: Option<PathBuf>,
+    turn: Arc<Mutex<()>>,
+    /// Set when the host is dropped: a module still waiting for its turn is not compiled.
+    host_gone: Arc<AtomicBool>,
+}
+
+impl TierUp {
+    /// Compiles on a thread of its own, which ends when done: the compiler's working memory
+    /// goes back with the thread rather than staying in an idle thread's allocator cache.
+    fn spawn(self) {
+        let spawned = std::thread::Builder::new()
+            .name("initguard-wasm-tier-up".into())
+            .spawn(move || self.run());
+        if let Err(error) = spawned {
+            tracing::warn!(
+                "cannot start the optimising compiler, the baseline code stays: {error}"
+            );
+        }
+    }
+
+    /// A module dropped before its turn is not compiled; one that fails keeps its baseline
+    /// code.
+    fn run(self) {
+        let _turn = self
+            .turn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.module.strong_count() == 0 || self.host_gone.load(Ordering::Relaxed) {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let linked = cache::compile(
+            &self.optimizing.engine,
+            &self.bytes,
+            &self.digest,
+            self.cache_dir.as_deref(),
+        )
+        .and_then(|component| self.optimizing.link(&component));
+        match (linked, self.module.upgrade()) {
+            (Ok(linked), Some(module)) => {
+                *module
+                    .linked
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = linked;
+                module.optimized.store(true, Ordering::Release);
+                tracing::info!(
+                    module = self.path,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "optimised code of the module in use"
+                );
+            }
+            (Err(error), _) => tracing::warn!(
+                module = self.path,
+                "the optimising compiler failed, the baseline code stays: {error}"
+            ),
+            (Ok(_), None) => {}
+        }
+    }
 }
 
 impl std::fmt::Debug for WasmHost {
@@ -307,7 +367,7 @@ impl std::fmt::Debug for WasmHost {
 
 impl Drop for WasmHost {
     fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
+        self.host_gone.store(true, Ordering::Relaxed);
     }
 }
 
@@ -318,13 +378,13 @@ impl WasmHost {
             .tiered
             .then(|| Compiler::new(wasmtime::Strategy::Winch, &config))
             .transpose()?;
-        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let host_gone = Arc::new(AtomicBool::new(false));
         {
             let engines: Vec<_> = std::iter::once(&optimizing)
                 .chain(&baseline)
                 .map(|compiler| compiler.engine.weak())
                 .collect();
-            let stop = Arc::clone(&ticker_stop);
+            let stop = Arc::clone(&host_gone);
             std::thread::Builder::new()
                 .name("initguard-wasm-epoch".into())
                 .spawn(move || {
@@ -339,17 +399,13 @@ impl WasmHost {
                 })
                 .map_err(|e| WasmError::Engine(e.to_string()))?;
         }
-        let tier_up = match &baseline {
-            Some(_) => Some(spawn_tier_up(optimizing.clone(), config.cache_dir.clone())?),
-            None => None,
-        };
         Ok(Self {
             optimizing,
             baseline,
             compiled: Mutex::default(),
-            tier_up,
+            tier_up_turn: Arc::default(),
             config,
-            ticker_stop,
+            host_gone,
         })
     }
 
@@ -441,7 +497,7 @@ impl WasmHost {
         if let Some(component) = cache::lookup(&self.optimizing.engine, digest, cache_dir) {
             return optimized(component);
         }
-        let (Some(baseline), Some(tier_up)) = (&self.baseline, &self.tier_up) else {
+        let Some(baseline) = &self.baseline else {
             return optimized(
                 cache::compile(&self.optimizing.engine, &bytes, digest, cache_dir)
                     .map_err(compile_error)?,
@@ -453,63 +509,19 @@ impl WasmHost {
             linked: RwLock::new(baseline.link(&component).map_err(contract)?),
             optimized: AtomicBool::new(false),
         });
-        // A closed queue only means the host is going away.
-        let _ = tier_up.send(TierUp {
+        TierUp {
             module: Arc::downgrade(&module),
             bytes,
             digest: digest.to_owned(),
             path: path.to_owned(),
-        });
+            optimizing: self.optimizing.clone(),
+            cache_dir: self.config.cache_dir.clone(),
+            turn: Arc::clone(&self.tier_up_turn),
+            host_gone: Arc::clone(&self.host_gone),
+        }
+        .spawn();
         Ok(module)
     }
-}
-
-/// The thread that compiles modules with the optimising compiler and swaps their code in; it
-/// ends when the host is dropped. A module dropped before its turn is not compiled; one that
-/// fails keeps its baseline code.
-fn spawn_tier_up(
-    optimizing: Compiler,
-    cache_dir: Option<PathBuf>,
-) -> Result<mpsc::Sender<TierUp>, WasmError> {
-    let (sender, queue) = mpsc::channel::<TierUp>();
-    std::thread::Builder::new()
-        .name("initguard-wasm-tier-up".into())
-        .spawn(move || {
-            for job in queue {
-                if job.module.strong_count() == 0 {
-                    continue;
-                }
-                let started = std::time::Instant::now();
-                let linked = cache::compile(
-                    &optimizing.engine,
-                    &job.bytes,
-                    &job.digest,
-                    cache_dir.as_deref(),
-                )
-                .and_then(|component| optimizing.link(&component));
-                match (linked, job.module.upgrade()) {
-                    (Ok(linked), Some(module)) => {
-                        *module
-                            .linked
-                            .write()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner) = linked;
-                        module.optimized.store(true, Ordering::Release);
-                        tracing::info!(
-                            module = job.path,
-                            seconds = started.elapsed().as_secs_f64(),
-                            "optimised code of the module in use"
-                        );
-                    }
-                    (Err(error), _) => tracing::warn!(
-                        module = job.path,
-                        "the optimising compiler failed, the baseline code stays: {error}"
-                    ),
-                    (Ok(_), None) => {}
-                }
-            }
-        })
-        .map_err(|e| WasmError::Engine(e.to_string()))?;
-    Ok(sender)
 }
 
 /// A loaded policy module.

@@ -216,6 +216,8 @@ pub fn check(
 /// Documents read and judged at once: enough to keep both cores busy, few enough that only
 /// their trees and reports are in memory.
 const BATCH: usize = 256;
+/// A batch is judged once its documents' text reaches this, whatever their number.
+const BATCH_BYTES: usize = 16 << 20;
 
 /// As [`check`], handing each object's report to `each` in input order as soon as its batch
 /// is judged, so that memory holds the input text and a batch, not every report. An error
@@ -227,46 +229,21 @@ pub fn check_streaming(
     stdin: &mut dyn std::io::Read,
     each: &mut dyn FnMut(ObjectReport) -> std::io::Result<()>,
 ) -> std::io::Result<Checked> {
-    let input::Read {
-        sources,
+    let input::Found {
+        inputs,
         errors: mut input_errors,
         skipped,
-    } = input::read_sources(inputs, stdin, options.limits);
-    let max_document_bytes = options.limits.max_document_bytes;
-    let units: Vec<(usize, yaml::Unit<'_>)> = sources
+    } = input::find_inputs(inputs);
+    let limits = options.limits;
+    // Stdin cannot be read twice, and the Namespaces in it must be known before its first
+    // object is judged: it is kept (up to the input limit). Files are read twice instead.
+    let mut stdin_units: Option<Vec<Result<yaml::Unit, InputError>>> = inputs
         .iter()
-        .enumerate()
-        .flat_map(|(index, source)| {
-            yaml::units(&source.text)
-                .into_iter()
-                .map(move |u| (index, u))
-        })
-        .collect();
-    let objects =
-        |index: usize, unit| objects_in(&sources[index].name, index, unit, max_document_bytes);
-    // Namespace labels feed the namespace selectors of every object, so they are read first;
-    // only documents that can be Namespaces are parsed for it.
-    let namespaces: BTreeMap<String, BTreeMap<String, String>> = units
-        .par_iter()
-        .filter(|(_, unit)| unit.text().contains("Namespace"))
-        .flat_map_iter(|(index, unit)| {
-            objects(*index, unit)
-                .filter_map(Result::ok)
-                .flat_map(|objects| match objects {
-                    Objects::One(document) => vec![document],
-                    Objects::List(mut list) => std::iter::from_fn(|| {
-                        Some(list.next_batch(BATCH)).filter(|batch| !batch.is_empty())
-                    })
-                    .flatten()
-                    .filter_map(Result::ok)
-                    .collect(),
-                })
-                .filter_map(|document| namespace_of(&document.object))
-                .collect::<Vec<_>>()
-        })
-        .collect();
+        .any(|input| matches!(input, input::Input::Stdin))
+        .then(|| input::stdin_units(stdin, limits).collect());
+    let namespaces = namespaces_in(&inputs, stdin_units.as_deref(), limits);
     let evaluate = |document: Document| {
-        let name = sources[document.source].name.as_str();
+        let name = inputs[document.source].name();
         evaluate(pipeline, options, name, document, &namespaces)
     };
     let mut summary = Summary::default();
@@ -276,11 +253,13 @@ pub fn check_streaming(
         unreadable.extend(error);
         each(report)
     };
-    for batch in units.chunks(BATCH) {
+    let mut judge_batch = |batch: &mut Vec<(usize, yaml::Unit)>,
+                           input_errors: &mut Vec<InputError>|
+     -> std::io::Result<()> {
         let read: Vec<Vec<Result<Judged<'_>, InputError>>> = batch
             .par_iter()
             .map(|(index, unit)| {
-                objects(*index, unit)
+                objects_in(inputs[*index].name(), *index, unit)
                     .map(|objects| {
                         objects.map(|objects| match objects {
                             Objects::One(document) => Judged::One(Box::new(evaluate(document))),
@@ -314,14 +293,45 @@ pub fn check_streaming(
                 Err(error) => input_errors.push(error),
             }
         }
+        batch.clear();
+        Ok(())
+    };
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch_bytes = 0;
+    for (index, input) in inputs.iter().enumerate() {
+        let units: input::Units<'_> = match input {
+            // Named twice, stdin is read once.
+            input::Input::Stdin => Box::new(stdin_units.take().unwrap_or_default().into_iter()),
+            input::Input::File { .. } => match input.units(limits) {
+                Ok(units) => units,
+                Err(error) => {
+                    input_errors.push(error);
+                    continue;
+                }
+            },
+        };
+        for unit in units {
+            match unit {
+                Ok(unit) => {
+                    batch_bytes += unit.text().len();
+                    batch.push((index, unit));
+                    if batch.len() == BATCH || batch_bytes >= BATCH_BYTES {
+                        judge_batch(&mut batch, &mut input_errors)?;
+                        batch_bytes = 0;
+                    }
+                }
+                Err(error) => input_errors.push(error),
+            }
+        }
     }
+    judge_batch(&mut batch, &mut input_errors)?;
     input_errors.extend(unreadable);
     summary.input_errors = input_errors.len();
     Ok(Checked {
         summary,
         input_errors,
         skipped,
-        source_names: sources.iter().map(|source| source.name.clone()).collect(),
+        source_names: inputs.iter().map(|input| input.name().to_owned()).collect(),
     })
 }
 
@@ -329,12 +339,59 @@ pub fn check_streaming(
 fn objects_in<'a>(
     name: &'a str,
     index: usize,
-    unit: &yaml::Unit<'a>,
-    max_document_bytes: usize,
-) -> impl Iterator<Item = Result<Objects<'a>, InputError>> + use<'a> {
-    unit.read_lazily(max_document_bytes)
+    unit: &'a yaml::Unit,
+) -> impl Iterator<Item = Result<Objects<'a>, InputError>> {
+    unit.read_lazily()
         .into_iter()
         .map(move |document| input::objects_of(index, name, document))
+}
+
+/// Namespace labels feed the namespace selectors of every object, so they are read first:
+/// only inputs that mention `Namespace` are read for it, and only their documents that do are
+/// parsed.
+fn namespaces_in(
+    inputs: &[input::Input],
+    stdin_units: Option<&[Result<yaml::Unit, InputError>]>,
+    limits: ReadLimits,
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    const WORD: &str = "Namespace";
+    let of_units = |index: usize, units: &mut dyn Iterator<Item = &yaml::Unit>| {
+        units
+            .filter(|unit| unit.text().contains(WORD))
+            .flat_map(|unit| objects_in(inputs[index].name(), index, unit).collect::<Vec<_>>())
+            .filter_map(Result::ok)
+            .flat_map(|objects| match objects {
+                Objects::One(document) => vec![document],
+                Objects::List(mut list) => std::iter::from_fn(|| {
+                    Some(list.next_batch(BATCH)).filter(|batch| !batch.is_empty())
+                })
+                .flatten()
+                .filter_map(Result::ok)
+                .collect(),
+            })
+            .filter_map(|document| namespace_of(&document.object))
+            .collect::<Vec<_>>()
+    };
+    inputs
+        .par_iter()
+        .enumerate()
+        .filter(|(_, input)| input.mentions(WORD, limits))
+        .flat_map_iter(|(index, input)| {
+            if matches!(input, input::Input::Stdin) {
+                let units = stdin_units.unwrap_or_default();
+                return of_units(index, &mut units.iter().filter_map(|u| u.as_ref().ok()));
+            }
+            let Ok(units) = input.units(limits) else {
+                return Vec::new();
+            };
+            // Each unit is looked at and dropped: a file is never held whole.
+            units
+                .filter_map(Result::ok)
+                .filter(|unit| unit.text().contains(WORD))
+                .flat_map(|unit| of_units(index, &mut std::iter::once(&unit)))
+                .collect()
+        })
+        .collect()
 }
 
 /// A document as the first pass over a batch leaves it: a lone object judged, or a list whose

@@ -10,12 +10,15 @@ use serde_json::{Map, Value};
 
 use crate::yaml;
 
-/// One file (or stdin) as read.
-#[derive(Debug)]
-pub struct Source {
-    /// The path as given or found, or `-` for stdin.
-    pub name: String,
-    pub text: String,
+/// One file (or stdin) to read.
+#[derive(Debug, Clone)]
+pub enum Input {
+    Stdin,
+    File {
+        /// The path as given or found.
+        name: String,
+        path: PathBuf,
+    },
 }
 
 /// One object of a source, with where it stands.
@@ -104,112 +107,190 @@ impl Default for ReadLimits {
     }
 }
 
-/// What reading the inputs gave: their text, what could not be read, and what a folder walk
-/// passed over (with why).
+/// The inputs named: the files to read (a folder's in name order), what could not be opened
+/// or searched, and what a folder walk passed over (with why).
 #[derive(Debug, Default)]
-pub struct Read {
-    pub sources: Vec<Source>,
+pub struct Found {
+    pub inputs: Vec<Input>,
     pub errors: Vec<InputError>,
     pub skipped: Vec<String>,
 }
 
-/// Reads every input: `-` is stdin, a folder is searched recursively in name order, visiting
+/// Finds every input: `-` is stdin, a folder is searched recursively in name order, visiting
 /// each real folder once (symlink cycles are cut) and only regular files. A special file (FIFO,
 /// device, socket) named as an input is refused: it may never end; give it as `-`.
-pub fn read_sources(inputs: &[PathBuf], stdin: &mut dyn std::io::Read, limits: ReadLimits) -> Read {
-    let mut read = Read::default();
-    for input in inputs {
-        if input.as_os_str() == "-" {
-            match read_bounded(stdin, "-", limits.max_input_bytes, 0) {
-                Ok(text) => read.sources.push(Source {
-                    name: "-".to_owned(),
-                    text,
-                }),
-                Err(error) => read.errors.push(error),
-            }
+pub fn find_inputs(paths: &[PathBuf]) -> Found {
+    let mut found = Found::default();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            found.inputs.push(Input::Stdin);
             continue;
         }
-        let name = input.display().to_string();
-        let metadata = match std::fs::metadata(input) {
+        let name = path.display().to_string();
+        let metadata = match std::fs::metadata(path) {
             Ok(metadata) => metadata,
             Err(source) => {
-                read.errors.push(InputError::Io { path: name, source });
+                found.errors.push(InputError::Io { path: name, source });
                 continue;
             }
         };
-        let mut files = Vec::new();
         if metadata.is_dir() {
+            let mut files = Vec::new();
             let mut walk = Walk {
                 files: &mut files,
-                skipped: &mut read.skipped,
+                skipped: &mut found.skipped,
                 visited: Vec::new(),
             };
-            if let Err(source) = walk.folder(input) {
-                read.errors.push(InputError::Io { path: name, source });
+            if let Err(source) = walk.folder(path) {
+                found.errors.push(InputError::Io { path: name, source });
             } else if files.is_empty() {
-                read.errors.push(InputError::EmptyFolder { path: name });
+                found.errors.push(InputError::EmptyFolder { path: name });
             }
+            found
+                .inputs
+                .extend(files.into_iter().map(|file| Input::File {
+                    name: file.display().to_string(),
+                    path: file,
+                }));
         } else if metadata.is_file() {
-            files.push(input.clone());
+            found.inputs.push(Input::File {
+                name,
+                path: path.clone(),
+            });
         } else {
-            read.errors.push(InputError::NotAFile {
+            found.errors.push(InputError::NotAFile {
                 path: name,
                 what: file_kind(&metadata),
             });
-            continue;
-        }
-        for file in files {
-            let name = file.display().to_string();
-            let text = std::fs::File::open(&file)
-                .map_err(|source| InputError::Io {
-                    path: name.clone(),
-                    source,
-                })
-                .and_then(|mut opened| {
-                    let size = opened.metadata().map_or(0, |m| m.len());
-                    read_bounded(&mut opened, &name, limits.max_input_bytes, size)
-                });
-            match text {
-                Ok(text) => read.sources.push(Source { name, text }),
-                Err(error) => read.errors.push(error),
-            }
         }
     }
-    read
+    found
 }
 
-/// Reads at most `limit` bytes of text; more is an error, not a truncation. `expected` (a
-/// file's size) sizes the buffer once: grown by doubling, a large file would briefly need its
-/// size three times over.
-fn read_bounded(
-    reader: &mut dyn std::io::Read,
-    name: &str,
-    limit: u64,
-    expected: u64,
-) -> Result<String, InputError> {
-    if expected > limit {
-        return Err(InputError::TooLarge {
-            path: name.to_owned(),
-            limit,
-        });
+/// The units of one input, read as they are needed.
+pub type Units<'a> = Box<dyn Iterator<Item = Result<yaml::Unit, InputError>> + 'a>;
+
+impl Input {
+    /// The path as given or found, or `-` for stdin.
+    pub fn name(&self) -> &str {
+        match self {
+            Input::Stdin => "-",
+            Input::File { name, .. } => name,
+        }
     }
-    let capacity = usize::try_from(expected).unwrap_or(0).saturating_add(1);
-    let mut text = String::with_capacity(capacity);
-    let io = |source| InputError::Io {
-        path: name.to_owned(),
-        source,
+
+    /// Opens a file and reads it a document at a time; a file larger than the input limit is
+    /// refused before it is read. Stdin is read by [`stdin_units`].
+    pub fn units(&self, limits: ReadLimits) -> Result<Units<'static>, InputError> {
+        let Input::File { name, path } = self else {
+            return Ok(Box::new(std::iter::empty()));
+        };
+        let io = |source| InputError::Io {
+            path: name.clone(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        if file.metadata().map_err(io)?.len() > limits.max_input_bytes {
+            return Err(InputError::TooLarge {
+                path: name.clone(),
+                limit: limits.max_input_bytes,
+            });
+        }
+        Ok(read_units(name.clone(), file, limits))
+    }
+
+    /// Whether the input's text contains `word`, read a block at a time without keeping it.
+    pub fn mentions(&self, word: &str, limits: ReadLimits) -> bool {
+        let Input::File { path, .. } = self else {
+            return true;
+        };
+        let Ok(file) = std::fs::File::open(path) else {
+            return false;
+        };
+        let finder = memchr::memmem::Finder::new(word.as_bytes());
+        let mut reader = std::io::Read::take(file, limits.max_input_bytes);
+        let mut block = vec![0; READ_BUFFER];
+        // The end of the previous block, so that a word split across two blocks is found.
+        let mut kept = 0;
+        loop {
+            let read = match reader.read(&mut block[kept..]) {
+                Ok(0) | Err(_) => return false,
+                Ok(read) => read,
+            };
+            let filled = kept + read;
+            if finder.find(&block[..filled]).is_some() {
+                return true;
+            }
+            kept = (word.len() - 1).min(filled);
+            block.copy_within(filled - kept..filled, 0);
+        }
+    }
+}
+
+/// Stdin read a document at a time; it stops with an error where it passes the input limit.
+pub fn stdin_units(stdin: &mut dyn std::io::Read, limits: ReadLimits) -> Units<'_> {
+    read_units("-".to_owned(), stdin, limits)
+}
+
+fn read_units<'a>(name: String, reader: impl std::io::Read + 'a, limits: ReadLimits) -> Units<'a> {
+    let limited = Limited {
+        inner: reader,
+        left: limits.max_input_bytes,
     };
-    let read = reader
-        .take(limit.saturating_add(1))
-        .read_to_string(&mut text)
-        .map_err(io)?;
-    if read as u64 > limit {
-        return Err(InputError::TooLarge {
-            path: name.to_owned(),
-            limit,
-        });
+    let units = yaml::Units::new(
+        std::io::BufReader::with_capacity(READ_BUFFER, limited),
+        limits.max_document_bytes,
+    );
+    let limit = limits.max_input_bytes;
+    Box::new(units.map(move |unit| {
+        unit.map_err(|source| {
+            if source
+                .get_ref()
+                .is_some_and(<dyn std::error::Error + Send + Sync>::is::<OverLimit>)
+            {
+                InputError::TooLarge {
+                    path: name.clone(),
+                    limit,
+                }
+            } else {
+                InputError::Io {
+                    path: name.clone(),
+                    source,
+                }
+            }
+        })
+    }))
+}
+
+/// Bytes read from an input at a time.
+const READ_BUFFER: usize = 1 << 20;
+
+/// A reader that fails once more than `left` bytes have come: more is an error, not a
+/// truncation.
+struct Limited<R> {
+    inner: R,
+    left: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("larger than the input limit")]
+struct OverLimit;
+
+impl<R: std::io::Read> std::io::Read for Limited<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            // At the limit: the stream must end here.
+            let mut probe = [0];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(std::io::Error::other(OverLimit)),
+            };
+        }
+        let most = usize::try_from(self.left).map_or(buffer.len(), |left| left.min(buffer.len()));
+        let read = self.inner.read(&mut buffer[..most])?;
+        self.left -= read as u64;
+        Ok(read)
     }
-    Ok(text)
 }
 
 /// What a file that is neither a regular file nor a folder is.
@@ -526,7 +607,7 @@ mod tests {
         let mut documents = Vec::new();
         let mut errors = Vec::new();
         for unit in yaml::units(text) {
-            for document in unit.read_lazily(usize::MAX) {
+            for document in unit.read_lazily() {
                 match objects_of(0, name, document) {
                     Ok(Objects::One(document)) => documents.push(document),
                     Ok(Objects::List(mut list)) => loop {

@@ -215,9 +215,7 @@ fn read_manifest(path: &Path) -> Result<Value, String> {
 
 /// The first document, as `check` reads it; the documents after it are not parsed.
 fn first_document(text: &str) -> Result<Value, String> {
-    let mut documents = yaml::units(text)
-        .into_iter()
-        .flat_map(|unit| unit.read(usize::MAX));
+    let mut documents = yaml::units(text).into_iter().flat_map(|unit| unit.read());
     match documents.next() {
         Some(Ok(document)) => Ok(document.value),
         Some(Err(error)) => Err(error.to_string()),

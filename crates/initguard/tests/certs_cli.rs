@@ -26,7 +26,8 @@ fn certs(args: &[&str]) -> (i32, String, String) {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("initguard-certs-{}-{name}", std::process::id()));
+    // Below the target folder, one per test, replaced on each run: nothing piles up in $TMPDIR.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("certs-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }

@@ -559,7 +559,7 @@ fn rules_command_lists_and_shows() {
 #[cfg(unix)]
 #[test]
 fn endless_and_special_inputs_cannot_stall_check() {
-    let dir = std::env::temp_dir().join(format!("initguard-special-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("special-inputs");
     let _ = std::fs::remove_dir_all(&dir);
     let folder = dir.join("manifests");
     std::fs::create_dir_all(folder.join("nested")).unwrap();
@@ -633,6 +633,18 @@ fn endless_and_special_inputs_cannot_stall_check() {
         big.contains("SKIP ConfigMap small"),
         "stdin is still read:\n{big}"
     );
+
+    // Stdin's size is known only as it is read: the documents before the limit are checked.
+    let endless = run(
+        &["check", "--max-input-size", "100", "-"],
+        Some(b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: small}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: second, labels: {a: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}}\n"),
+    );
+    assert!(endless.contains("exit: 2"), "{endless}");
+    assert!(
+        endless.contains("-: larger than the limit of 100 bytes (--max-input-size)"),
+        "{endless}"
+    );
+    assert!(endless.contains("SKIP ConfigMap small"), "{endless}");
 
     let document = run(
         &["check", "--max-document-size", "100", "-"],

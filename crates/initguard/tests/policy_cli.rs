@@ -129,7 +129,8 @@ fn a_new_policy_builds_and_passes_its_own_tests() {
 fn check_mixes_builtins_and_wasm_like_the_suites() {
     let components = build_components(&workspace().join("policies"), &policies_target()).unwrap();
     let module = |name: &str| component_path(&components, name).display().to_string();
-    let dir = std::env::temp_dir().join(format!("initguard-mixed-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mixed");
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let config = format!(
         "policies:\n\

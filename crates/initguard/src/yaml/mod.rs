@@ -4,7 +4,7 @@ mod read;
 mod resolve;
 mod write;
 
-pub use read::{Content, LazyDocument, Unit, YamlDocument, YamlError, read_stream, units};
+pub use read::{Content, LazyDocument, Unit, Units, YamlDocument, YamlError, read_stream, units};
 pub use write::{to_yaml, to_yaml_stream};
 
 #[cfg(test)]

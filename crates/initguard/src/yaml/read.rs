@@ -77,55 +77,286 @@ pub struct YamlError {
 pub fn read_stream(text: &str) -> Vec<Result<YamlDocument, YamlError>> {
     units(text)
         .into_par_iter()
-        .flat_map_iter(|unit| unit.read(usize::MAX))
+        .flat_map_iter(|unit| unit.read())
         .collect()
 }
 
 /// A piece of a stream that is read on its own: one YAML document, a whole JSON stream (a
-/// JSON decoder cannot resume after an error, so it is one piece), or a document separator
-/// kubectl refuses.
+/// JSON decoder cannot resume after an error, so it is one piece), or a document kubectl
+/// refuses unread (a bad separator, one over the size limit).
 #[derive(Debug)]
-pub struct Unit<'a>(UnitKind<'a>);
+pub struct Unit(UnitKind);
 
 #[derive(Debug)]
-enum UnitKind<'a> {
-    Yaml(Chunk<'a>),
-    Json(&'a str),
+enum UnitKind {
+    Yaml(Chunk),
+    Json(String),
     Broken(YamlError),
 }
 
 /// The pieces of `text`, in stream order, cut without parsing anything.
-pub fn units(text: &str) -> Vec<Unit<'_>> {
-    // libyaml (and so goyaml.v2) skips a UTF-8 byte-order mark at the start of the input.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.trim_start().starts_with('{') {
-        return vec![Unit(UnitKind::Json(text))];
-    }
-    split_documents(text)
-        .into_iter()
-        .map(|chunk| {
-            Unit(match chunk {
-                Ok(chunk) => UnitKind::Yaml(chunk),
-                Err(error) => UnitKind::Broken(error),
-            })
-        })
+pub fn units(text: &str) -> Vec<Unit> {
+    // Reading from memory cannot fail, and `text` is UTF-8.
+    Units::new(text.as_bytes(), usize::MAX)
+        .filter_map(Result::ok)
         .collect()
 }
 
-impl<'a> Unit<'a> {
+/// The pieces of a stream as it is read, so that memory holds one document at a time, not
+/// the stream: a document longer than `max_document_bytes` is counted, not kept, and becomes
+/// an error. A JSON stream is kept whole (it is one piece).
+#[derive(Debug)]
+pub struct Units<R> {
+    reader: R,
+    started: bool,
+    done: bool,
+    splitter: Splitter,
+    /// The line being read; at most the document limit of it is kept.
+    line: Vec<u8>,
+    ready: std::collections::VecDeque<Unit>,
+}
+
+impl<R: std::io::BufRead> Units<R> {
+    pub fn new(reader: R, max_document_bytes: usize) -> Self {
+        Self {
+            reader,
+            started: false,
+            done: false,
+            splitter: Splitter {
+                max_bytes: max_document_bytes,
+                number: 1,
+                first_line: 1,
+                lines: 0,
+                content: false,
+                separated: false,
+                text: Vec::new(),
+                bytes: 0,
+            },
+            line: Vec::new(),
+            ready: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// `YAMLOrJSONDecoder`'s sniff: a stream whose first non-space character is `{` is JSON.
+    /// libyaml (and so goyaml.v2) skips a UTF-8 byte-order mark at the start of the input.
+    fn start(&mut self) -> std::io::Result<()> {
+        const BOM: &[u8] = b"\xEF\xBB\xBF";
+        self.started = true;
+        let mut head = Vec::new();
+        while head.len() < BOM.len() {
+            match self.reader.fill_buf()?.first() {
+                Some(&byte) if byte == BOM[head.len()] => head.push(byte),
+                _ => break,
+            }
+            self.reader.consume(1);
+        }
+        if !head.is_empty() && head != BOM {
+            // Not a byte-order mark: text, and not JSON.
+            self.line = head;
+            return Ok(());
+        }
+        let mut prefix = Vec::new();
+        loop {
+            let buffer = self.reader.fill_buf()?;
+            let blank = buffer
+                .iter()
+                .take_while(|b| b.is_ascii_whitespace())
+                .count();
+            let next = buffer.get(blank).copied();
+            prefix.extend_from_slice(&buffer[..blank]);
+            self.reader.consume(blank);
+            match next {
+                // The buffer was all blank: read on.
+                None if blank > 0 => {}
+                Some(b'{') => {
+                    let mut text = prefix;
+                    self.reader.read_to_end(&mut text)?;
+                    let text = String::from_utf8(text).map_err(|e| {
+                        std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error())
+                    })?;
+                    self.ready.push_back(Unit(UnitKind::Json(text)));
+                    self.done = true;
+                    return Ok(());
+                }
+                _ => break,
+            }
+        }
+        // The blank prefix is the start of the YAML stream's first lines.
+        let mut lines = prefix.split_inclusive(|&b| b == b'\n').peekable();
+        while let Some(line) = lines.next() {
+            if lines.peek().is_none() && !line.ends_with(b"\n") {
+                self.line.extend_from_slice(line);
+            } else {
+                self.splitter.line(line, line.len(), &mut self.ready);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one line into `self.line` (keeping at most the document limit of it) and hands
+    /// it to the splitter; `false` at the end of the stream.
+    fn next_line(&mut self) -> std::io::Result<bool> {
+        let mut length = self.line.len();
+        loop {
+            let buffer = self.reader.fill_buf()?;
+            if buffer.is_empty() {
+                break;
+            }
+            let (taken, ends) = match memchr::memchr(b'\n', buffer) {
+                Some(end) => (end + 1, true),
+                None => (buffer.len(), false),
+            };
+            let room = self.splitter.max_bytes.saturating_sub(self.line.len());
+            self.line.extend_from_slice(&buffer[..taken.min(room)]);
+            length += taken;
+            self.reader.consume(taken);
+            if ends {
+                break;
+            }
+        }
+        if length == 0 {
+            return Ok(false);
+        }
+        self.splitter.line(&self.line, length, &mut self.ready);
+        self.line.clear();
+        Ok(true)
+    }
+}
+
+impl<R: std::io::BufRead> Iterator for Units<R> {
+    type Item = std::io::Result<Unit>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(unit) = self.ready.pop_front() {
+                return Some(Ok(unit));
+            }
+            if self.done {
+                return None;
+            }
+            let read = if self.started {
+                self.next_line()
+            } else {
+                self.start().map(|()| true)
+            };
+            match read {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.done = true;
+                    self.ready.extend(self.splitter.finish());
+                }
+                Err(error) => {
+                    self.done = true;
+                    return Some(Err(error));
+                }
+            }
+        }
+    }
+}
+
+/// `YAMLReader.Read`, a line at a time: a line that starts with `---` ends a document when
+/// the rest of it is blank or a comment, and is an error (`invalid Yaml document separator`)
+/// otherwise. A separator before any content (only comments or blank lines so far) starts the
+/// first document rather than ending an empty one.
+#[derive(Debug)]
+struct Splitter {
+    max_bytes: usize,
+    /// 1-based position of the document being read.
+    number: usize,
+    /// 1-based line where it starts.
+    first_line: usize,
+    /// Lines read so far.
+    lines: usize,
+    content: bool,
+    separated: bool,
+    /// The document's text so far, while it is within the limit.
+    text: Vec<u8>,
+    /// The document's length so far.
+    bytes: usize,
+}
+
+impl Splitter {
+    /// Takes one line (`line` is its first bytes, `length` its whole length).
+    fn line(&mut self, line: &[u8], length: usize, ready: &mut std::collections::VecDeque<Unit>) {
+        self.lines += 1;
+        let text = String::from_utf8_lossy(line);
+        if let Some(rest) = text.strip_prefix("---") {
+            if self.content || self.separated {
+                ready.push_back(self.take());
+                self.number += 1;
+            }
+            let rest = rest.trim();
+            if !rest.is_empty() && !rest.starts_with('#') {
+                ready.push_back(Unit(UnitKind::Broken(YamlError {
+                    number: self.number,
+                    line: self.lines,
+                    message: format!("invalid Yaml document separator: {rest}"),
+                })));
+            }
+            self.text.clear();
+            self.bytes = 0;
+            self.first_line = self.lines + 1;
+            self.content = false;
+            self.separated = true;
+            return;
+        }
+        if !self.content {
+            let trimmed = text.trim();
+            self.content = !trimmed.is_empty() && !trimmed.starts_with('#');
+        }
+        self.bytes += length;
+        if self.bytes <= self.max_bytes {
+            self.text.extend_from_slice(line);
+        } else {
+            self.text = Vec::new();
+        }
+    }
+
+    /// The document read so far, as a unit.
+    fn take(&mut self) -> Unit {
+        let (number, line) = (self.number, self.first_line);
+        let broken = |message: String| {
+            Unit(UnitKind::Broken(YamlError {
+                number,
+                line,
+                message,
+            }))
+        };
+        if self.bytes > self.max_bytes {
+            return broken(format!(
+                "the document is {} bytes, more than the limit of {} (--max-document-size)",
+                self.bytes, self.max_bytes
+            ));
+        }
+        match String::from_utf8(std::mem::take(&mut self.text)) {
+            Ok(text) => Unit(UnitKind::Yaml(Chunk {
+                number,
+                first_line: line,
+                text,
+            })),
+            Err(error) => broken(format!("not UTF-8 text: {}", error.utf8_error())),
+        }
+    }
+
+    /// The last document, if the stream did not end at a separator.
+    fn finish(&mut self) -> Option<Unit> {
+        (self.bytes > 0).then(|| self.take())
+    }
+}
+
+impl Unit {
     /// The unit's text, for a cheap look before parsing it.
-    pub fn text(&self) -> &'a str {
+    pub fn text(&self) -> &str {
         match &self.0 {
-            UnitKind::Yaml(chunk) => chunk.text,
+            UnitKind::Yaml(chunk) => &chunk.text,
             UnitKind::Json(text) => text,
             UnitKind::Broken(_) => "",
         }
     }
 
-    /// The unit's documents (none for an empty or `null` one), refusing a YAML document longer
-    /// than `max_document_bytes` unparsed.
-    pub fn read(&self, max_document_bytes: usize) -> Vec<Result<YamlDocument, YamlError>> {
-        self.read_lazily(max_document_bytes)
+    /// The unit's documents (none for an empty or `null` one).
+    pub fn read(&self) -> Vec<Result<YamlDocument, YamlError>> {
+        self.read_lazily()
             .into_iter()
             .map(|document| {
                 let document = document?;
@@ -144,23 +375,10 @@ impl<'a> Unit<'a> {
     }
 
     /// As [`Unit::read`], leaving JSON documents as checked text.
-    pub fn read_lazily(
-        &self,
-        max_document_bytes: usize,
-    ) -> Vec<Result<LazyDocument<'a>, YamlError>> {
+    pub fn read_lazily(&self) -> Vec<Result<LazyDocument<'_>, YamlError>> {
         match &self.0 {
             UnitKind::Json(text) => read_json(text),
             UnitKind::Broken(error) => vec![Err(error.clone())],
-            UnitKind::Yaml(chunk) if chunk.text.len() > max_document_bytes => {
-                vec![Err(YamlError {
-                    number: chunk.number,
-                    line: chunk.first_line,
-                    message: format!(
-                        "the document is {} bytes, more than the limit of {max_document_bytes} (--max-document-size)",
-                        chunk.text.len()
-                    ),
-                })]
-            }
             UnitKind::Yaml(chunk) => chunk
                 .parse()
                 .transpose()
@@ -215,61 +433,11 @@ fn read_json(text: &str) -> Vec<Result<LazyDocument<'_>, YamlError>> {
 
 /// One document's text, cut out of the stream.
 #[derive(Debug)]
-struct Chunk<'a> {
+struct Chunk {
     number: usize,
     /// 1-based line of the chunk's first line in the stream.
     first_line: usize,
-    text: &'a str,
-}
-
-/// `YAMLReader.Read`: a line that starts with `---` ends a document when the rest of it is
-/// blank or a comment, and is an error (`invalid Yaml document separator`) otherwise. A
-/// separator before any content (only comments or blank lines so far) starts the first
-/// document rather than ending an empty one.
-fn split_documents(text: &str) -> Vec<Result<Chunk<'_>, YamlError>> {
-    let mut chunks = Vec::new();
-    let mut number = 1;
-    let mut start = 0;
-    let mut first_line = 1;
-    let mut offset = 0;
-    let mut content = false;
-    let mut separated = false;
-    for (index, line) in text.split_inclusive('\n').enumerate() {
-        if let Some(rest) = line.strip_prefix("---") {
-            if content || separated {
-                chunks.push(Ok(Chunk {
-                    number,
-                    first_line,
-                    text: &text[start..offset],
-                }));
-                number += 1;
-            }
-            let rest = rest.trim();
-            if !rest.is_empty() && !rest.starts_with('#') {
-                chunks.push(Err(YamlError {
-                    number,
-                    line: index + 1,
-                    message: format!("invalid Yaml document separator: {rest}"),
-                }));
-            }
-            start = offset + line.len();
-            first_line = index + 2;
-            content = false;
-            separated = true;
-        } else if !content {
-            let trimmed = line.trim();
-            content = !trimmed.is_empty() && !trimmed.starts_with('#');
-        }
-        offset += line.len();
-    }
-    if start < text.len() {
-        chunks.push(Ok(Chunk {
-            number,
-            first_line,
-            text: &text[start..],
-        }));
-    }
-    chunks
+    text: String,
 }
 
 /// A node of one document, as goyaml.v2's parser builds them.
@@ -293,7 +461,7 @@ struct Tree {
     lines: Vec<usize>,
 }
 
-impl Chunk<'_> {
+impl Chunk {
     fn error(&self, line_in_chunk: usize, message: impl Into<String>) -> YamlError {
         YamlError {
             number: self.number,
@@ -311,7 +479,7 @@ impl Chunk<'_> {
 
     /// The chunk's first document as JSON, or `None` when it has none (or it is `null`).
     fn parse(&self) -> Result<Option<YamlDocument>, YamlError> {
-        let mut text = std::borrow::Cow::Borrowed(self.text);
+        let mut text = std::borrow::Cow::Borrowed(self.text.as_str());
         let mut reread = 0;
         let tree = loop {
             match self.tree(&text) {

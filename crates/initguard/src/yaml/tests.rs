@@ -299,3 +299,71 @@ proptest! {
         prop_assert_eq!(read.unwrap().value, value, "{}", text);
     }
 }
+
+/// The pieces of `text` as read through a buffer of `capacity` bytes: what each holds, or its
+/// error.
+fn pieces(text: &str, capacity: usize, max_document_bytes: usize) -> Vec<Result<String, String>> {
+    super::Units::new(
+        std::io::BufReader::with_capacity(capacity, text.as_bytes()),
+        max_document_bytes,
+    )
+    .map(|unit| {
+        let unit = unit.unwrap();
+        match unit.read().into_iter().next() {
+            Some(Err(error)) => Err(error.to_string()),
+            _ => Ok(unit.text().to_owned()),
+        }
+    })
+    .collect()
+}
+
+/// Reading a stream as it arrives cuts it where reading it whole does (`YAMLReader.Read`),
+/// whatever the reads' sizes: a byte-order mark, blank lines before JSON, separators with
+/// comments, a bad separator, a last line without a newline.
+#[test]
+fn streams_cut_alike_whatever_the_read_size() {
+    let texts = [
+        "\u{feff}kind: A\n---\nkind: B\n",
+        "\n\n  \n{\"kind\": \"A\"}\n{\"kind\": \"B\"}",
+        "# c\n---\nkind: A\n--- # two\nkind: B\n---x\nkind: C",
+        "kind: A\n...\nkind: ignored\n---\n\n",
+        "   \n\t\nkind: A\n",
+    ];
+    for text in texts {
+        let whole: Vec<_> = super::units(text)
+            .iter()
+            .map(|unit| match unit.read().into_iter().next() {
+                Some(Err(error)) => Err(error.to_string()),
+                _ => Ok(unit.text().to_owned()),
+            })
+            .collect();
+        for capacity in [1, 2, 3, 7, 64, 1 << 16] {
+            assert_eq!(
+                pieces(text, capacity, usize::MAX),
+                whole,
+                "{text:?} read {capacity} bytes at a time"
+            );
+        }
+    }
+}
+
+/// A document over the limit is counted, not kept (one line of it may be a whole file), and
+/// the documents after it are read.
+#[test]
+fn a_document_over_the_limit_is_an_error_and_the_next_is_read() {
+    let text = format!(
+        "kind: A\n---\nkind: B\ndata: {}\n---\nkind: C\n",
+        "x".repeat(10_000)
+    );
+    let found = pieces(&text, 64, 100);
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert_eq!(found[0], Ok("kind: A\n".to_owned()));
+    assert_eq!(
+        found[1],
+        Err(
+            "line 3: the document is 10015 bytes, more than the limit of 100 (--max-document-size)"
+                .to_owned()
+        )
+    );
+    assert_eq!(found[2], Ok("kind: C\n".to_owned()));
+}
