@@ -94,7 +94,7 @@ pub const RULES: &[RuleDoc] = &[
     rule!(
         "IG-V003",
         validity::NAME,
-        "init containers name an image, without surrounding whitespace",
+        "init containers name an image, in a Pod without surrounding whitespace",
         ""
     ),
     rule!(

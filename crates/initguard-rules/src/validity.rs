@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use initguard_core::k8s_openapi::api::core::v1::{Container, Lifecycle, LifecycleHandler, Probe};
 use initguard_core::{
     ContainerKind, FieldPath, Outcome, Policy, PolicyError, Request, Violation, Workload,
+    WorkloadKind,
 };
 
 use crate::quantity::{Quantity, ResourceList};
@@ -45,16 +46,26 @@ impl Policy for InitContainerValidity {
         };
         let mut found = Vec::new();
         check_names(workload, &mut found);
-        let volumes: HashSet<&str> = workload
+        let mut volumes: HashSet<&str> = workload
             .spec
             .volumes
             .iter()
             .flatten()
             .map(|v| v.name.as_str())
             .collect();
+        // kubernetes/kubernetes `pkg/apis/apps/validation/validation.go`
+        // `ValidatePodTemplateSpecForStatefulSet` (v1.34, #131790) validates a StatefulSet's
+        // template with a volume added for each of its `volumeClaimTemplates`, as the
+        // controller adds them to every pod it creates.
+        if workload.kind == WorkloadKind::StatefulSet {
+            volumes.extend(claim_template_names(request));
+        }
+        // `validateContainersOnlyForPod`: the image whitespace check runs for Pods, not for
+        // pod templates.
+        let pod = workload.kind == WorkloadKind::Pod;
         for (index, container) in workload.init_containers().iter().enumerate() {
             let path = workload.container_path(ContainerKind::Init, index);
-            check_image(container, &path, &mut found);
+            check_image(container, &path, pod, &mut found);
             check_probes_and_lifecycle(container, &path, &mut found);
             check_restart_policy(container, &path, &mut found);
             check_ports(container, &path, &mut found);
@@ -122,11 +133,22 @@ fn check_names(workload: &Workload, found: &mut Vec<Violation>) {
     }
 }
 
-fn check_image(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
+/// The names of a StatefulSet's `volumeClaimTemplates`.
+fn claim_template_names(request: &Request) -> impl Iterator<Item = &str> {
+    request
+        .object()
+        .and_then(|object| object.pointer("/spec/volumeClaimTemplates"))
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|claim| claim.pointer("/metadata/name")?.as_str())
+}
+
+fn check_image(container: &Container, path: &FieldPath, pod: bool, found: &mut Vec<Violation>) {
     let path = || path.field("image");
     match container.image.as_deref() {
         None | Some("") => found.push(Violation::at(IMAGE_REQUIRED, &path(), "Required value")),
-        Some(image) if image.trim() != image => found.push(Violation::at(
+        Some(image) if pod && image.trim() != image => found.push(Violation::at(
             IMAGE_REQUIRED,
             &path(),
             format!("Invalid value: {image:?}: must not have leading or trailing whitespace"),
@@ -430,5 +452,78 @@ fn check_env(container: &Container, path: &FieldPath, found: &mut Vec<Violation>
                 ),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn violations(object: serde_json::Value) -> Vec<String> {
+        InitContainerValidity
+            .evaluate(&Request::create(object))
+            .unwrap()
+            .violations
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// kubernetes/kubernetes `pkg/apis/core/validation/validation.go`
+    /// `validateContainersOnlyForPod`, called from `ValidatePod` alone: a Deployment whose
+    /// template pads an image is accepted; the same Pod is not.
+    #[test]
+    fn image_whitespace_is_checked_for_pods_only() {
+        let spec = json!({
+            "initContainers": [{"name": "setup", "image": " busybox:1.36"}],
+            "containers": [{"name": "app", "image": "nginx:1.27"}],
+        });
+        let deployment = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": spec}},
+        });
+        assert_eq!(violations(deployment), Vec::<String>::new());
+        let pod =
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"}, "spec": spec});
+        assert_eq!(
+            violations(pod),
+            [
+                r#"IG-V003 spec.initContainers[0].image: Invalid value: " busybox:1.36": must not have leading or trailing whitespace"#
+            ]
+        );
+    }
+
+    /// kubernetes/kubernetes `pkg/apis/apps/validation/validation.go`
+    /// `ValidatePodTemplateSpecForStatefulSet`: a StatefulSet's template is validated with a
+    /// volume for each `volumeClaimTemplates` entry (the Kubernetes docs' `web` StatefulSet
+    /// mounts `www` this way); a name that is neither is still not found.
+    #[test]
+    fn statefulset_templates_mount_their_claim_templates() {
+        let statefulset = |mount: &str| {
+            json!({
+                "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "web"},
+                "spec": {
+                    "serviceName": "nginx",
+                    "selector": {"matchLabels": {"app": "nginx"}},
+                    "template": {"metadata": {"labels": {"app": "nginx"}}, "spec": {
+                        "initContainers": [{"name": "seed", "image": "busybox:1.36",
+                            "volumeMounts": [{"name": mount, "mountPath": "/usr/share/nginx/html"}]}],
+                        "containers": [{"name": "nginx", "image": "nginx:1.27"}],
+                    }},
+                    "volumeClaimTemplates": [{"metadata": {"name": "www"},
+                        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}],
+                },
+            })
+        };
+        assert_eq!(violations(statefulset("www")), Vec::<String>::new());
+        assert_eq!(
+            violations(statefulset("cache")),
+            [
+                r#"IG-V008 spec.template.spec.initContainers[0].volumeMounts[0].name: Not found: "cache""#
+            ]
+        );
     }
 }

@@ -190,13 +190,14 @@ impl Input {
             source,
         };
         let file = std::fs::File::open(path).map_err(io)?;
-        if file.metadata().map_err(io)?.len() > limits.max_input_bytes {
+        let size = file.metadata().map_err(io)?.len();
+        if size > limits.max_input_bytes {
             return Err(InputError::TooLarge {
                 path: name.clone(),
                 limit: limits.max_input_bytes,
             });
         }
-        Ok(read_units(name.clone(), file, limits))
+        Ok(read_units(name.clone(), file, size, limits))
     }
 
     /// Whether the input's text contains `word`, read a block at a time without keeping it.
@@ -229,10 +230,16 @@ impl Input {
 
 /// Stdin read a document at a time; it stops with an error where it passes the input limit.
 pub fn stdin_units(stdin: &mut dyn std::io::Read, limits: ReadLimits) -> Units<'_> {
-    read_units("-".to_owned(), stdin, limits)
+    read_units("-".to_owned(), stdin, 0, limits)
 }
 
-fn read_units<'a>(name: String, reader: impl std::io::Read + 'a, limits: ReadLimits) -> Units<'a> {
+/// `size` is the input's length if known, else 0.
+fn read_units<'a>(
+    name: String,
+    reader: impl std::io::Read + 'a,
+    size: u64,
+    limits: ReadLimits,
+) -> Units<'a> {
     let limited = Limited {
         inner: reader,
         left: limits.max_input_bytes,
@@ -240,7 +247,8 @@ fn read_units<'a>(name: String, reader: impl std::io::Read + 'a, limits: ReadLim
     let units = yaml::Units::new(
         std::io::BufReader::with_capacity(READ_BUFFER, limited),
         limits.max_document_bytes,
-    );
+    )
+    .expecting(size);
     let limit = limits.max_input_bytes;
     Box::new(units.map(move |unit| {
         unit.map_err(|source| {

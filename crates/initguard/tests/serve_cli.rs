@@ -24,7 +24,17 @@ struct Serving {
 
 impl Serving {
     fn start(ca_bundle: &std::path::Path, log_format: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_initguard"))
+        Self::start_with(ca_bundle, log_format, |command| command)
+    }
+
+    /// As [`Serving::start`], with more arguments or environment set by `more`.
+    fn start_with(
+        ca_bundle: &std::path::Path,
+        log_format: &str,
+        more: impl FnOnce(&mut Command) -> &mut Command,
+    ) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_initguard"));
+        command
             .args([
                 "serve",
                 "--listen",
@@ -34,7 +44,8 @@ impl Serving {
             ])
             .arg("--ca-bundle-out")
             .arg(ca_bundle)
-            .env("INITGUARD_LOG", "info")
+            .env("INITGUARD_LOG", "info");
+        let mut child = more(&mut command)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -241,4 +252,64 @@ async fn text_logs_cannot_be_forged() {
         "no escape sequence reaches the log: {line:?}"
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A new pod of the chart starts with an empty compile cache (an emptyDir) and a 512 MiB memory
+/// limit. With the shipped policies it is ready on baseline code, optimises one module at a
+/// time in the background, and its peak memory over all of it stays well under the limit
+/// (before tiering and `opt-level = "s"`, one such start peaked at 1.1 GB).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_cold_start_with_the_shipped_policies_stays_within_the_charts_memory() {
+    use initguard_wasm::build::{build_components, component_path};
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let scratch = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cold-start");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("policies");
+    let components = build_components(&workspace.join("policies"), &target).unwrap();
+    let module = |name: &str| component_path(&components, name).display().to_string();
+    let config = scratch.join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "policies:\n\
+             \x20 - {{name: init-container-validity, builtin: init-container-validity}}\n\
+             \x20 - {{name: allowed-registries, module: {}, settings: {{registries: [docker.io]}}, mode: warn}}\n\
+             \x20 - {{name: require-image-digest, module: {}, mode: warn}}\n\
+             \x20 - {{name: default-init-resources, module: {}}}\n",
+            module("allowed-registries"),
+            module("require-image-digest"),
+            module("default-init-resources"),
+        ),
+    )
+    .unwrap();
+    let server = Serving::start_with(&scratch.join("ca.pem"), "json", |command| {
+        command
+            .arg("--config")
+            .arg(&config)
+            .env("XDG_CACHE_HOME", scratch.join("cache"))
+    });
+    server.address();
+    for _ in 0..3 {
+        server.wait_for("a module's tier-up", |line| {
+            line.contains("optimised code of the module in use")
+                .then_some(())
+        });
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().strip_suffix("kB"))
+        .and_then(|kib| kib.trim().parse().ok())
+        .unwrap();
+    assert!(
+        peak_kib < 400 << 10,
+        "peak RSS {} MiB over a cold start, against the chart's limit of 512 MiB",
+        peak_kib >> 10
+    );
 }

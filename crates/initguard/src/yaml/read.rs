@@ -114,6 +114,9 @@ pub struct Units<R> {
     /// The line being read; at most the document limit of it is kept.
     line: Vec<u8>,
     ready: std::collections::VecDeque<Unit>,
+    /// The stream's length, when known: a JSON stream is read into a buffer of that size at
+    /// once (grown by doubling, a large one would briefly need three times its size).
+    expected_bytes: usize,
 }
 
 impl<R: std::io::BufRead> Units<R> {
@@ -134,7 +137,16 @@ impl<R: std::io::BufRead> Units<R> {
             },
             line: Vec::new(),
             ready: std::collections::VecDeque::new(),
+            expected_bytes: 0,
         }
+    }
+
+    /// Says how long the stream is (a file's size), so that a JSON stream is read without
+    /// growing its buffer.
+    #[must_use]
+    pub fn expecting(mut self, bytes: u64) -> Self {
+        self.expected_bytes = usize::try_from(bytes).unwrap_or(0);
+        self
     }
 
     /// `YAMLOrJSONDecoder`'s sniff: a stream whose first non-space character is `{` is JSON.
@@ -170,6 +182,7 @@ impl<R: std::io::BufRead> Units<R> {
                 None if blank > 0 => {}
                 Some(b'{') => {
                     let mut text = prefix;
+                    text.reserve(self.expected_bytes.saturating_sub(text.len()));
                     self.reader.read_to_end(&mut text)?;
                     let text = String::from_utf8(text).map_err(|e| {
                         std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error())
