@@ -39,10 +39,24 @@ pub enum BuiltinError {
 
 /// Builds the built-in policy `name` from its settings (`null` for the defaults).
 pub fn builtin(name: &str, settings: &Value) -> Result<Arc<dyn Policy>, BuiltinError> {
+    builtin_for(name, settings, initguard_core::release::LATEST)
+}
+
+/// As [`builtin`], for the Kubernetes `release` checked against: what a release setting's
+/// `latest` means.
+pub fn builtin_for(
+    name: &str,
+    settings: &Value,
+    release: initguard_core::release::Release,
+) -> Result<Arc<dyn Policy>, BuiltinError> {
     Ok(match name {
-        validity::NAME => Arc::new(validity::InitContainerValidity::from_settings(settings)?),
+        validity::NAME => Arc::new(validity::InitContainerValidity::from_settings(
+            settings, release,
+        )?),
         hygiene::NAME => Arc::new(hygiene::InitContainerHygiene::from_settings(settings)?),
-        pod_security::NAME => Arc::new(pod_security::PodSecurity::from_settings(settings)?),
+        pod_security::NAME => {
+            Arc::new(pod_security::PodSecurity::from_settings(settings, release)?)
+        }
         init_steps::NAME => Arc::new(init_steps::InitSteps::from_settings(settings)?),
         _ => {
             return Err(BuiltinError::Unknown {

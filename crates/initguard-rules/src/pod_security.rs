@@ -86,9 +86,15 @@ pub struct PodSecurity {
 }
 
 impl PodSecurity {
-    pub fn new(settings: PodSecuritySettings) -> Result<Self, SettingsError> {
-        let version = Version::parse(&settings.version)
-            .map_err(|e| SettingsError::new(format!("version: {e}")))?;
+    /// `latest` is what `version: latest` means: the release checked against, as Pod Security
+    /// Admission's `latest` is the newest its apiserver knows.
+    pub fn new(settings: PodSecuritySettings, latest: Version) -> Result<Self, SettingsError> {
+        let version = match settings.version.as_str() {
+            "latest" => latest,
+            version => {
+                Version::parse(version).map_err(|e| SettingsError::new(format!("version: {e}")))?
+            }
+        };
         if let Some(empty) = settings.exemptions.images.iter().position(String::is_empty) {
             return Err(SettingsError::new(format!(
                 "exemptions.images[{empty}]: an empty prefix would exempt every image"
@@ -101,8 +107,11 @@ impl PodSecurity {
         })
     }
 
-    pub fn from_settings(settings: &serde_json::Value) -> Result<Self, SettingsError> {
-        Self::new(crate::settings::parse(settings)?)
+    pub fn from_settings(
+        settings: &serde_json::Value,
+        latest: Version,
+    ) -> Result<Self, SettingsError> {
+        Self::new(crate::settings::parse(settings)?, latest)
     }
 
     fn exempts_request(&self, request: &Request) -> bool {

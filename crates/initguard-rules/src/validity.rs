@@ -9,8 +9,11 @@ use initguard_core::{
     WorkloadKind,
 };
 
+use initguard_core::release::Release;
+use serde::Deserialize;
+
 use crate::quantity::{Quantity, ResourceList};
-use crate::settings::NoSettings;
+use crate::settings::SettingsError;
 use crate::text::{is_dns1123_label, port_name_errors};
 
 pub const NAME: &str = "init-container-validity";
@@ -29,13 +32,54 @@ const DNS1123_LABEL_MESSAGE: &str = "a lowercase RFC 1123 label must consist of 
 const SIDECAR_ONLY: &str =
     "Forbidden: may not be set for init containers without restartPolicy=Always";
 
-#[derive(Debug, Default)]
-pub struct InitContainerValidity;
+/// The first release whose apiserver validates a StatefulSet's pod template:
+/// kubernetes/kubernetes #131790 (`ValidatePodTemplateSpecForStatefulSet`); before it, only
+/// the template's labels and annotations were.
+const STATEFULSET_TEMPLATES_VALIDATED: Release = Release::new(34);
+
+/// Settings of `init-container-validity`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ValiditySettings {
+    /// The apiserver release whose verdict to give: `v1.N`, or `latest` (the release checked
+    /// against).
+    pub kubernetes_version: String,
+}
+
+impl Default for ValiditySettings {
+    fn default() -> Self {
+        Self {
+            kubernetes_version: "latest".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct InitContainerValidity {
+    release: Release,
+}
+
+impl Default for InitContainerValidity {
+    fn default() -> Self {
+        Self {
+            release: initguard_core::release::LATEST,
+        }
+    }
+}
 
 impl InitContainerValidity {
-    pub fn from_settings(settings: &serde_json::Value) -> Result<Self, crate::SettingsError> {
-        crate::settings::parse::<NoSettings>(settings)?;
-        Ok(Self)
+    /// `latest` is what `latest` in the settings means: the release checked against.
+    pub fn from_settings(
+        settings: &serde_json::Value,
+        latest: Release,
+    ) -> Result<Self, SettingsError> {
+        let settings: ValiditySettings = crate::settings::parse(settings)?;
+        let release = match settings.kubernetes_version.as_str() {
+            "latest" => latest,
+            version => Release::parse(version)
+                .map_err(|e| SettingsError::new(format!("kubernetesVersion: {e}")))?,
+        };
+        Ok(Self { release })
     }
 }
 
@@ -44,6 +88,11 @@ impl Policy for InitContainerValidity {
         let Some(workload) = request.workload()? else {
             return Ok(Outcome::default());
         };
+        if workload.kind == WorkloadKind::StatefulSet
+            && self.release < STATEFULSET_TEMPLATES_VALIDATED
+        {
+            return Ok(Outcome::default());
+        }
         let mut found = Vec::new();
         check_names(workload, &mut found);
         let mut volumes: HashSet<&str> = workload
@@ -54,9 +103,9 @@ impl Policy for InitContainerValidity {
             .map(|v| v.name.as_str())
             .collect();
         // kubernetes/kubernetes `pkg/apis/apps/validation/validation.go`
-        // `ValidatePodTemplateSpecForStatefulSet` (v1.34, #131790) validates a StatefulSet's
-        // template with a volume added for each of its `volumeClaimTemplates`, as the
-        // controller adds them to every pod it creates.
+        // `ValidatePodTemplateSpecForStatefulSet` validates a StatefulSet's template with a
+        // volume added for each of its `volumeClaimTemplates`, as the controller adds them to
+        // every pod it creates.
         if workload.kind == WorkloadKind::StatefulSet {
             volumes.extend(claim_template_names(request));
         }
@@ -462,12 +511,16 @@ mod tests {
     use super::*;
 
     fn violations(object: serde_json::Value) -> Vec<String> {
-        InitContainerValidity
+        violations_in(initguard_core::release::LATEST, object)
+    }
+
+    fn violations_in(release: Release, object: serde_json::Value) -> Vec<String> {
+        InitContainerValidity { release }
             .evaluate(&Request::create(object))
             .unwrap()
             .violations
             .iter()
-            .map(ToString::to_string)
+            .map(|v| format!("{} {v}", v.rule))
             .collect()
     }
 
@@ -524,6 +577,38 @@ mod tests {
             [
                 r#"IG-V008 spec.template.spec.initContainers[0].volumeMounts[0].name: Not found: "cache""#
             ]
+        );
+        // Before v1.34 (kubernetes/kubernetes #131790) the apiserver did not validate the
+        // template's pod spec at all.
+        assert_eq!(
+            violations_in(Release::new(33), statefulset("cache")),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            violations_in(Release::new(34), statefulset("cache")).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn the_release_is_a_setting_and_latest_is_the_one_checked_against() {
+        let at = |settings: serde_json::Value| {
+            InitContainerValidity::from_settings(&settings, Release::new(30)).map(|v| v.release)
+        };
+        assert_eq!(at(serde_json::Value::Null), Ok(Release::new(30)));
+        assert_eq!(
+            at(json!({"kubernetesVersion": "v1.34"})),
+            Ok(Release::new(34))
+        );
+        assert_eq!(
+            at(json!({"kubernetesVersion": "1.34"}))
+                .unwrap_err()
+                .to_string(),
+            r#"kubernetesVersion: "1.34" is not a version: expected v1.N or latest"#
+        );
+        assert!(
+            at(json!({"version": "v1.34"})).is_err(),
+            "unknown keys are refused"
         );
     }
 }

@@ -34,6 +34,7 @@ fn compliant_pod() -> Value {
 fn policy(level: Level, version: u32) -> PodSecurity {
     PodSecurity::from_settings(
         &json!({"level": level.as_str(), "version": format!("v1.{version}")}),
+        LATEST,
     )
     .unwrap()
 }
@@ -669,9 +670,11 @@ fn exemptions_by_namespace_user_runtime_class_and_image() {
     let mut pod = compliant_pod();
     init_context(&mut pod)["privileged"] = json!(true);
     let exempt = |exemptions: Value| {
-        let policy =
-            PodSecurity::from_settings(&json!({"level": "baseline", "exemptions": exemptions}))
-                .unwrap();
+        let policy = PodSecurity::from_settings(
+            &json!({"level": "baseline", "exemptions": exemptions}),
+            LATEST,
+        )
+        .unwrap();
         let mut request = Request::create(pod.clone());
         request.user_info.username = Some("system:serviceaccount:ci:deployer".to_owned());
         fired(&policy.evaluate(&request).unwrap())
@@ -691,8 +694,11 @@ fn exemptions_by_namespace_user_runtime_class_and_image() {
     );
     let mut sandboxed = pod.clone();
     sandboxed["spec"]["runtimeClassName"] = json!("gvisor");
-    let policy =
-        PodSecurity::from_settings(&json!({"exemptions": {"runtimeClasses": ["gvisor"]}})).unwrap();
+    let policy = PodSecurity::from_settings(
+        &json!({"exemptions": {"runtimeClasses": ["gvisor"]}}),
+        LATEST,
+    )
+    .unwrap();
     assert!(fired(&evaluate(&policy, sandboxed)).is_empty());
 }
 
@@ -733,7 +739,7 @@ fn updates_that_leave_the_pod_template_alone_pass() {
 #[test]
 fn settings_errors_name_the_setting() {
     let error = |settings: Value| {
-        PodSecurity::from_settings(&settings)
+        PodSecurity::from_settings(&settings, LATEST)
             .unwrap_err()
             .to_string()
     };
@@ -773,4 +779,28 @@ fn every_check_is_documented_with_examples() {
             doc.settings
         );
     }
+}
+
+/// `version: latest` means the release checked against (`check --kubernetes-version`), as Pod
+/// Security Admission's `latest` is the newest its own apiserver knows: `runAsUser` is
+/// restricted from v1.23 (pod-security-admission `policy/check_runAsUser.go`).
+#[test]
+fn latest_is_the_release_checked_against() {
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "root"},
+        "spec": {"securityContext": {"runAsUser": 0},
+                 "containers": [{"name": "app", "image": "nginx:1.27"}]},
+    });
+    let rules_at = |release: u32| -> Vec<String> {
+        PodSecurity::from_settings(&json!({"level": "restricted"}), Version::new(release))
+            .unwrap()
+            .evaluate(&Request::create(pod.clone()))
+            .unwrap()
+            .violations
+            .into_iter()
+            .map(|v| v.rule.to_string())
+            .collect()
+    };
+    assert!(!rules_at(22).contains(&"runAsUser".to_owned()));
+    assert!(rules_at(23).contains(&"runAsUser".to_owned()));
 }

@@ -201,7 +201,9 @@ pub struct CheckArgs {
     #[arg(long)]
     pub fail_on_warn: bool,
     /// The Kubernetes release to check against (`v1.N` or `latest`): objects in API versions
-    /// it does not serve are denied as kubectl and the apiserver would refuse them.
+    /// it does not serve are denied as kubectl and the apiserver would refuse them, and it is
+    /// what `latest` means in the policies' release settings (Pod Security's `version`,
+    /// `init-container-validity`'s `kubernetesVersion`).
     #[arg(long, value_name = "v1.N", default_value = "latest", value_parser = Release::parse)]
     pub kubernetes_version: Release,
     /// Largest input (a file, or stdin), in bytes (suffixes Ki, Mi and Gi allowed).
@@ -355,7 +357,8 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let pipeline = config::load_pipeline(args.config.as_deref())?;
+    let pipeline =
+        config::Loader::for_release(args.kubernetes_version).load(args.config.as_deref())?;
     let options = check::CheckOptions {
         release: args.kubernetes_version,
         limits: ReadLimits {

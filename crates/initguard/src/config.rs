@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use initguard_core::release::Release;
 use initguard_core::{FailurePolicy, MatchRules, Mode, Pipeline, Policy, PolicyEntry};
 use initguard_wasm::{HostConfig, ModuleSpec, WasmHost};
 use serde::Deserialize;
@@ -197,12 +198,15 @@ impl PolicyConfig {
                 if let Some((key, _)) = module_only.iter().find(|(_, set)| *set) {
                     return Err(format!("{key}: only modules take this key"));
                 }
-                initguard_rules::builtin(builtin, &self.settings).map_err(|e| match e {
-                    initguard_rules::BuiltinError::Settings(e) => format!("settings.{e}"),
-                    unknown @ initguard_rules::BuiltinError::Unknown { .. } => {
-                        format!("builtin: {unknown}")
-                    }
-                })
+                let release = loader.release.unwrap_or(initguard_core::release::LATEST);
+                initguard_rules::builtin_for(builtin, &self.settings, release).map_err(
+                    |e| match e {
+                        initguard_rules::BuiltinError::Settings(e) => format!("settings.{e}"),
+                        unknown @ initguard_rules::BuiltinError::Unknown { .. } => {
+                            format!("builtin: {unknown}")
+                        }
+                    },
+                )
             }
             (None, Some(module)) => {
                 let memory_limit = match &self.memory_limit {
@@ -235,11 +239,23 @@ impl PolicyConfig {
 #[derive(Debug, Default)]
 pub struct Loader {
     wasm: OnceLock<WasmHost>,
+    /// What `latest` means in a built-in's release setting; the newest release when unset.
+    release: Option<Release>,
 }
 
 impl Loader {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A loader for checking against `release`: every built-in release setting left at
+    /// `latest` (Pod Security's `version`, `init-container-validity`'s `kubernetesVersion`)
+    /// means it.
+    pub fn for_release(release: Release) -> Self {
+        Self {
+            release: Some(release),
+            ..Self::default()
+        }
     }
 
     /// The WASM host, created on first use so that configs without modules never pay for it.

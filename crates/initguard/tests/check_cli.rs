@@ -146,6 +146,30 @@ fn api_versions_are_those_the_release_serves() {
     );
 }
 
+/// `--kubernetes-version` is what `latest` means for the built-ins' release settings: before
+/// v1.34 the apiserver did not validate a StatefulSet's pod template (kubernetes/kubernetes
+/// `pkg/apis/apps/validation/validation.go`, `ValidatePodTemplateSpecForStatefulSet`, #131790),
+/// so `init-container-validity` denies the same StatefulSet at v1.34 and not at v1.33.
+#[test]
+fn the_release_checked_against_is_what_latest_means() {
+    let statefulset = b"apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  serviceName: db\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec:\n      initContainers:\n      - {name: seed, image: busybox:1.36, volumeMounts: [{name: cache, mountPath: /cache}]}\n      containers:\n      - {name: db, image: postgres:17}\n";
+    let at = |release: &str| {
+        run(
+            &["check", "--kubernetes-version", release, "-"],
+            Some(statefulset),
+        )
+    };
+    let current = at("v1.34");
+    assert!(
+        current.contains("DENY StatefulSet db")
+            && current.contains(r#"IG-V008 spec.template.spec.initContainers[0].volumeMounts[0].name: Not found: "cache""#),
+        "{current}"
+    );
+    let before = at("v1.33");
+    assert!(!before.contains("IG-V008"), "{before}");
+    assert!(!before.contains("DENY"), "{before}");
+}
+
 /// IG-H007 restates four Pod Security checks; where pod-security reports them for a container,
 /// hygiene does not repeat them, and as Pod Security Admission does (kubernetes/kubernetes
 /// `staging/src/k8s.io/pod-security-admission/admission/admission.go`, `EvaluatePod`), an
