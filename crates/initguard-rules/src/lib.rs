@@ -126,7 +126,7 @@ pub const RULES: &[RuleDoc] = &[
     rule!(
         "IG-V006",
         validity::NAME,
-        "ports are in range, with known protocols and valid, unique names",
+        "ports are in range, with known protocols, valid unique names and no host port twice",
         ""
     ),
     rule!(

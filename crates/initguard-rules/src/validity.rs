@@ -118,6 +118,11 @@ impl Policy for InitContainerValidity {
             check_probes_and_lifecycle(container, &path, &mut found);
             check_restart_policy(container, &path, &mut found);
             check_ports(container, &path, &mut found);
+            check_host_port_conflicts(
+                container,
+                &workload.container_path(ContainerKind::Init, 0),
+                &mut found,
+            );
             check_resources(container, &path, &mut found);
             check_volume_mounts(container, &path, &volumes, &mut found);
             check_env(container, &path, &mut found);
@@ -332,6 +337,32 @@ fn check_restart_policy(container: &Container, path: &FieldPath, found: &mut Vec
             &path.field("restartPolicy"),
             format!("Unsupported value: {policy:?}: supported values: \"Always\""),
         ));
+    }
+}
+
+/// kubernetes/kubernetes `pkg/apis/core/validation/validation.go` `validateInitContainers`:
+/// "Check for port conflicts in init containers individually since init containers run
+/// one-by-one" (`checkHostPortConflicts([]core.Container{ctr}, fldPath)`). The list of one
+/// puts every conflict under index 0 (`AccumulateUniqueHostPorts`), whatever the container's
+/// own index: `first` is that path. A port's protocol is defaulted to TCP before validation.
+fn check_host_port_conflicts(container: &Container, first: &FieldPath, found: &mut Vec<Violation>) {
+    let mut seen = HashSet::new();
+    for (index, port) in container.ports.iter().flatten().enumerate() {
+        let Some(host_port) = port.host_port.filter(|p| *p != 0) else {
+            continue;
+        };
+        let key = format!(
+            "{}/{}/{host_port}",
+            port.protocol.as_deref().unwrap_or("TCP"),
+            port.host_ip.as_deref().unwrap_or_default()
+        );
+        if !seen.insert(key.clone()) {
+            found.push(Violation::at(
+                PORTS,
+                &first.field("ports").index(index).field("hostPort"),
+                format!("Duplicate value: {key:?}"),
+            ));
+        }
     }
 }
 
@@ -587,6 +618,31 @@ mod tests {
         assert_eq!(
             violations_in(Release::new(34), statefulset("cache")).len(),
             1
+        );
+    }
+
+    /// `validateInitContainers` checks host ports of each init container alone, and reports a
+    /// conflict under `initContainers[0]` (`checkHostPortConflicts([]core.Container{ctr},
+    /// fldPath)`); two init containers may use the same host port, as they run one at a time.
+    #[test]
+    fn host_ports_conflict_within_one_init_container_only() {
+        let pod = json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ports"},
+            "spec": {
+                "initContainers": [
+                    {"name": "first", "image": "busybox:1.36", "ports": [{"containerPort": 80, "hostPort": 8080}]},
+                    {"name": "second", "image": "busybox:1.36", "ports": [
+                        {"containerPort": 80, "hostPort": 8080},
+                        {"containerPort": 81, "hostPort": 8080, "protocol": "UDP"},
+                        {"containerPort": 82, "hostPort": 8080, "protocol": "TCP"},
+                    ]},
+                ],
+                "containers": [{"name": "app", "image": "nginx:1.27"}],
+            },
+        });
+        assert_eq!(
+            violations(pod),
+            [r#"IG-V006 spec.initContainers[0].ports[2].hostPort: Duplicate value: "TCP//8080""#]
         );
     }
 

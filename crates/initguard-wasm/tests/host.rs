@@ -267,15 +267,7 @@ fn failure_policy_decides_what_a_broken_module_does() {
 #[test]
 fn compiled_components_are_cached_by_content() {
     let cache = host_cache_dir();
-    let untiered = || {
-        WasmHost::new(HostConfig {
-            cache_dir: Some(cache.clone()),
-            max_instances: 4,
-            max_memory: 64 << 20,
-            tiered: false,
-        })
-        .unwrap()
-    };
+    let untiered = || small_host(&cache, false);
     untiered()
         .load(&spec("require-image-digest", json!({})))
         .unwrap();
@@ -306,18 +298,8 @@ fn compiled_components_are_cached_by_content() {
 #[test]
 fn a_tampered_or_shared_cache_is_not_trusted() {
     use std::os::unix::fs::PermissionsExt as _;
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("wasm-cache-trust-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let host = || {
-        WasmHost::new(HostConfig {
-            cache_dir: Some(dir.clone()),
-            max_instances: 4,
-            max_memory: 64 << 20,
-            tiered: false,
-        })
-        .unwrap()
-    };
+    let dir = empty_cache("trust");
+    let host = || small_host(&dir, false);
     let violations = |host: &WasmHost| {
         host.load(&spec("require-image-digest", json!({})))
             .unwrap()
@@ -369,18 +351,8 @@ fn a_tampered_or_shared_cache_is_not_trusted() {
 /// so the next start loads optimised code directly.
 #[test]
 fn cold_modules_start_on_baseline_code_and_tier_up() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("wasm-cache-tiers-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let host = || {
-        WasmHost::new(HostConfig {
-            cache_dir: Some(dir.clone()),
-            max_instances: 4,
-            max_memory: 64 << 20,
-            tiered: true,
-        })
-        .unwrap()
-    };
+    let dir = empty_cache("tiers");
+    let host = || small_host(&dir, true);
     let verdict = |policy: &WasmPolicy| {
         policy
             .evaluate(&Request::create(pod()))
@@ -418,6 +390,24 @@ fn cold_modules_start_on_baseline_code_and_tier_up() {
     assert!(warm.optimized(), "the optimised artifact was cached");
     assert_eq!(verdict(&warm), baseline);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A host of a few instances over the cache folder `dir`.
+fn small_host(dir: &Path, tiered: bool) -> WasmHost {
+    WasmHost::new(HostConfig {
+        cache_dir: Some(dir.to_owned()),
+        max_instances: 4,
+        max_memory: 64 << 20,
+        tiered,
+    })
+    .unwrap()
+}
+
+/// A cache folder of this test's own, empty.
+fn empty_cache(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wasm-cache-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 /// Kept between runs, so later test runs load compiled policies instead of compiling them.

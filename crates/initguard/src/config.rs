@@ -369,7 +369,7 @@ mod tests {
             error(
                 "policies:\n  - name: v\n    builtin: init-container-validity\n    settings: {strict: true}\n"
             ),
-            "test.yaml: policies[0] (v): settings.strict: unknown field `strict`, there are no fields"
+            "test.yaml: policies[0] (v): settings.strict: unknown field `strict`, expected `kubernetesVersion`"
         );
     }
 
