@@ -138,7 +138,7 @@ pub const RULES: &[RuleDoc] = &[
     rule!(
         "IG-V008",
         validity::NAME,
-        "volume mounts name a volume of the pod and use distinct mount paths",
+        "volume mounts name a volume of the pod, use distinct mount paths and relative sub-paths",
         ""
     ),
     rule!(

@@ -475,22 +475,28 @@ fn parse_quantities<'a>(
     values
 }
 
+/// kubernetes/kubernetes `pkg/apis/core/validation/validation.go` `ValidateVolumeMounts`, check
+/// for check in its order: an empty name is both required and not found, and a repeated
+/// mount path is not unique even when empty. Its subPath and subPathExpr errors are reported
+/// on the list's path (`fldPath.Child("subPath")`), not the mount's, and so are they here.
 fn check_volume_mounts(
     container: &Container,
     path: &FieldPath,
     volumes: &HashSet<&str>,
     found: &mut Vec<Violation>,
 ) {
+    let list = path.field("volumeMounts");
     let mut mount_paths = HashSet::new();
     for (index, mount) in container.volume_mounts.iter().flatten().enumerate() {
-        let path = || path.field("volumeMounts").index(index);
+        let path = || list.index(index);
         if mount.name.is_empty() {
             found.push(Violation::at(
                 VOLUME_MOUNTS,
                 &path().field("name"),
                 "Required value",
             ));
-        } else if !volumes.contains(mount.name.as_str()) {
+        }
+        if !volumes.contains(mount.name.as_str()) {
             found.push(Violation::at(
                 VOLUME_MOUNTS,
                 &path().field("name"),
@@ -503,13 +509,49 @@ fn check_volume_mounts(
                 &path().field("mountPath"),
                 "Required value",
             ));
-        } else if !mount_paths.insert(mount.mount_path.as_str()) {
+        }
+        if !mount_paths.insert(mount.mount_path.as_str()) {
             found.push(Violation::at(
                 VOLUME_MOUNTS,
                 &path().field("mountPath"),
                 format!("Invalid value: {:?}: must be unique", mount.mount_path),
             ));
         }
+        let sub_path = mount.sub_path.as_deref().filter(|p| !p.is_empty());
+        if let Some(sub_path) = sub_path {
+            check_local_descending_path(sub_path, &list.field("subPath"), found);
+        }
+        if let Some(expression) = mount.sub_path_expr.as_deref().filter(|p| !p.is_empty()) {
+            if sub_path.is_some() {
+                found.push(Violation::at(
+                    VOLUME_MOUNTS,
+                    &path().field("subPathExpr"),
+                    format!(
+                        "Invalid value: {expression:?}: subPathExpr and subPath are mutually exclusive"
+                    ),
+                ));
+            }
+            check_local_descending_path(expression, &list.field("subPathExpr"), found);
+        }
+    }
+}
+
+/// `validateLocalDescendingPath` and `validatePathNoBacksteps`: relative, and no `..` element
+/// (one error however many).
+fn check_local_descending_path(target: &str, path: &FieldPath, found: &mut Vec<Violation>) {
+    if target.starts_with('/') {
+        found.push(Violation::at(
+            VOLUME_MOUNTS,
+            path,
+            format!("Invalid value: {target:?}: must be a relative path"),
+        ));
+    }
+    if target.split('/').any(|part| part == "..") {
+        found.push(Violation::at(
+            VOLUME_MOUNTS,
+            path,
+            format!("Invalid value: {target:?}: must not contain '..'"),
+        ));
     }
 }
 
@@ -643,6 +685,35 @@ mod tests {
         assert_eq!(
             violations(pod),
             [r#"IG-V006 spec.initContainers[0].ports[2].hostPort: Duplicate value: "TCP//8080""#]
+        );
+    }
+
+    /// `ValidateVolumeMounts`: subPath and subPathExpr relative and without `..`, reported on
+    /// the list's path as the apiserver does; the two are mutually exclusive.
+    #[test]
+    fn sub_paths_descend_and_exclude_each_other() {
+        let pod = json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "mounts"},
+            "spec": {
+                "volumes": [{"name": "work", "emptyDir": {}}],
+                "initContainers": [{"name": "fetch", "image": "busybox:1.36", "volumeMounts": [
+                    {"name": "work", "mountPath": "/a", "subPath": "/etc"},
+                    {"name": "work", "mountPath": "/b", "subPath": "x/../../y"},
+                    {"name": "work", "mountPath": "/c", "subPath": "ok", "subPathExpr": "$(POD)"},
+                    {"name": "", "mountPath": "/d"},
+                ]}],
+                "containers": [{"name": "app", "image": "nginx:1.27"}],
+            },
+        });
+        assert_eq!(
+            violations(pod),
+            [
+                r#"IG-V008 spec.initContainers[0].volumeMounts.subPath: Invalid value: "/etc": must be a relative path"#,
+                r#"IG-V008 spec.initContainers[0].volumeMounts.subPath: Invalid value: "x/../../y": must not contain '..'"#,
+                r#"IG-V008 spec.initContainers[0].volumeMounts[2].subPathExpr: Invalid value: "$(POD)": subPathExpr and subPath are mutually exclusive"#,
+                "IG-V008 spec.initContainers[0].volumeMounts[3].name: Required value",
+                r#"IG-V008 spec.initContainers[0].volumeMounts[3].name: Not found: """#,
+            ]
         );
     }
 

@@ -45,9 +45,9 @@ impl PolicySource for ModeFile {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    // Below the target folder, one per test, replaced on each run: nothing piles up in $TMPDIR.
+    // Below the target folder, one per test and reused by the next run (every file in it is
+    // written by the test): nothing piles up in $TMPDIR.
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("tls-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
