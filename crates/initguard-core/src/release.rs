@@ -5,6 +5,17 @@ use std::fmt;
 /// The newest release this build knows; `latest` means it.
 pub const LATEST: Release = Release(37);
 
+/// Text that does not name a release this build knows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReleaseError {
+    #[error("{0:?} is not a version: expected v1.N or latest")]
+    NotAVersion(String),
+    #[error(
+        "{0:?} is newer than the newest version this build knows ({LATEST}); use latest or an earlier version"
+    )]
+    Newer(String),
+}
+
 /// A Kubernetes minor release, `v1.N`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Release(u32);
@@ -15,7 +26,7 @@ impl Release {
     }
 
     /// `v1.0` to the newest release this build knows, or `latest`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ReleaseError> {
         if text == "latest" {
             return Ok(LATEST);
         }
@@ -23,11 +34,9 @@ impl Release {
             .strip_prefix("v1.")
             .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|m| m.parse::<u32>().ok())
-            .ok_or_else(|| format!("{text:?} is not a version: expected v1.N or latest"))?;
+            .ok_or_else(|| ReleaseError::NotAVersion(text.to_owned()))?;
         if minor > LATEST.0 {
-            return Err(format!(
-                "{text:?} is newer than the newest version this build knows ({LATEST}); use latest or an earlier version"
-            ));
+            return Err(ReleaseError::Newer(text.to_owned()));
         }
         Ok(Self(minor))
     }
