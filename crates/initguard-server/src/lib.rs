@@ -13,5 +13,7 @@ pub mod tls;
 
 pub use app::{AppState, Limits, router};
 pub use connection::ConnectionLimits;
-pub use server::{BoundServer, PolicySource, ServerConfig, ServerError, shutdown_signal};
+pub use server::{
+    BoundServer, LoadError, PolicySource, ServerConfig, ServerError, shutdown_signal,
+};
 pub use tls::TlsSource;

@@ -39,16 +39,19 @@ pub struct ServerConfig {
 /// Where the policies come from, so that the server can reload them without knowing how they
 /// are built (config file, built-ins, WASM modules).
 pub trait PolicySource: Send + Sync + 'static {
-    /// Builds the policy set; the error says why it cannot be used.
-    fn load(&self) -> Result<Pipeline, String>;
+    /// Builds the policy set; the error (the source's own type) says why it cannot be used.
+    fn load(&self) -> Result<Pipeline, LoadError>;
     /// Files whose change triggers a reload.
     fn watched_files(&self) -> Vec<PathBuf>;
 }
 
+/// Why a [`PolicySource`] could not build its policies: each source has its own error type.
+pub type LoadError = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("policies: {0}")]
-    Policies(String),
+    Policies(LoadError),
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
     #[error("cannot listen on {address}: {error}")]

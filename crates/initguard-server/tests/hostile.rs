@@ -40,7 +40,7 @@ impl Policy for Slow {
 }
 
 impl PolicySource for Policies {
-    fn load(&self) -> Result<Pipeline, String> {
+    fn load(&self) -> Result<Pipeline, initguard_server::LoadError> {
         let mut entries = common::pipeline(Mode::Enforce).entries().to_vec();
         entries.push(common::entry("slow", Mode::Enforce, Arc::new(Slow)));
         Ok(Pipeline::new(entries))

@@ -28,14 +28,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 struct ModeFile(PathBuf);
 
 impl PolicySource for ModeFile {
-    fn load(&self) -> Result<Pipeline, String> {
+    fn load(&self) -> Result<Pipeline, initguard_server::LoadError> {
         match std::fs::read_to_string(&self.0)
             .map_err(|e| e.to_string())?
             .trim()
         {
             "enforce" => Ok(common::pipeline(Mode::Enforce)),
             "warn" => Ok(common::pipeline(Mode::Warn)),
-            other => Err(format!("unknown mode {other:?}")),
+            other => Err(format!("unknown mode {other:?}").into()),
         }
     }
 
@@ -400,7 +400,7 @@ impl initguard_core::Policy for Slow {
 struct SlowPolicies(Arc<tokio::sync::Notify>);
 
 impl PolicySource for SlowPolicies {
-    fn load(&self) -> Result<Pipeline, String> {
+    fn load(&self) -> Result<Pipeline, initguard_server::LoadError> {
         let slow = Slow {
             started: Arc::clone(&self.0),
         };

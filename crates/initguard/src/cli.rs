@@ -257,10 +257,8 @@ struct ConfigPolicies {
 }
 
 impl initguard_server::PolicySource for ConfigPolicies {
-    fn load(&self) -> Result<initguard_core::Pipeline, String> {
-        self.loader
-            .load(self.path.as_deref())
-            .map_err(|e| e.to_string())
+    fn load(&self) -> Result<initguard_core::Pipeline, initguard_server::LoadError> {
+        Ok(self.loader.load(self.path.as_deref())?)
     }
 
     fn watched_files(&self) -> Vec<PathBuf> {
