@@ -34,9 +34,9 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Largest request head: URI and headers together (431 or 414 beyond it).
     pub max_header_bytes: usize,
-    /// JSON objects (`{`) one review may hold: the typed pod spec costs far more memory than
-    /// its text (an empty container is 2 bytes of JSON and a kilobyte or two typed), so this,
-    /// not the body size, bounds the memory of one evaluation.
+    /// JSON objects (`{` outside strings) one review may hold: the typed pod spec costs far
+    /// more memory than its text (an empty container is 2 bytes of JSON and a kilobyte or two
+    /// typed), so this, not the body size, bounds the memory of one evaluation.
     pub max_objects: usize,
     /// Violations spelled out in one denial; the rest are counted (`and 12 more`).
     pub max_listed_violations: usize,
@@ -409,7 +409,7 @@ async fn review(
             return refuse(StatusCode::REQUEST_TIMEOUT, "body_timeout", &message);
         }
     };
-    let objects = memchr::memchr_iter(b'{', &bytes).count();
+    let objects = json_objects(&bytes);
     if objects > state.limits.max_objects {
         let message = format!(
             "the review holds {objects} JSON objects, more than the {} initguard evaluates in one review",
@@ -521,6 +521,38 @@ fn evaluate(
     Ok(body)
 }
 
+/// The JSON objects in `body`: its `{` outside strings, so that braces in a string (an
+/// annotation holding JSON, a script) do not count. Not a parse: malformed JSON is left to the
+/// parser, which says what is wrong.
+fn json_objects(body: &[u8]) -> usize {
+    let mut objects = 0;
+    let mut at = 0;
+    while let Some(found) = memchr::memchr2(b'{', b'"', &body[at..]) {
+        at += found;
+        if body[at] == b'{' {
+            objects += 1;
+            at += 1;
+            continue;
+        }
+        // A string: its end is the next quote that no backslash escapes.
+        at += 1;
+        loop {
+            match memchr::memchr2(b'"', b'\\', &body[at..]) {
+                Some(end) if body[at + end] == b'"' => {
+                    at += end + 1;
+                    break;
+                }
+                Some(escape) => at += escape + 2,
+                None => return objects,
+            }
+            if at >= body.len() {
+                return objects;
+            }
+        }
+    }
+    objects
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,5 +571,27 @@ mod tests {
         assert_eq!(apiserver_deadline(&uri), Some(Duration::from_millis(4500)));
         let uri: Uri = "/validate?timeout=50ms".parse().unwrap();
         assert_eq!(apiserver_deadline(&uri), Some(MIN_DEADLINE));
+    }
+
+    /// Braces in strings are text, not objects: an annotation holding an object's JSON (as
+    /// `kubectl.kubernetes.io/last-applied-configuration` does) does not count twice.
+    #[test]
+    fn objects_are_counted_outside_strings() {
+        assert_eq!(json_objects(br#"{"a": {"b": {}}}"#), 3);
+        assert_eq!(
+            json_objects(br#"{"a": "{{{", "b": "\"{", "c": "\\", "d": {}}"#),
+            2
+        );
+        assert_eq!(
+            json_objects(br#"{"a": "x\"#),
+            1,
+            "an unterminated string ends the count"
+        );
+        assert_eq!(
+            json_objects(b"\"\\"),
+            0,
+            "a trailing backslash is not read past"
+        );
+        assert_eq!(json_objects(b""), 0);
     }
 }
