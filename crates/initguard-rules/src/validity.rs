@@ -489,33 +489,23 @@ fn check_volume_mounts(
     let mut mount_paths = HashSet::new();
     for (index, mount) in container.volume_mounts.iter().flatten().enumerate() {
         let path = || list.index(index);
+        let mut report = |field: &'static str, message: String| {
+            found.push(Violation::at(VOLUME_MOUNTS, &path().field(field), message));
+        };
         if mount.name.is_empty() {
-            found.push(Violation::at(
-                VOLUME_MOUNTS,
-                &path().field("name"),
-                "Required value",
-            ));
+            report("name", "Required value".to_owned());
         }
         if !volumes.contains(mount.name.as_str()) {
-            found.push(Violation::at(
-                VOLUME_MOUNTS,
-                &path().field("name"),
-                format!("Not found: {:?}", mount.name),
-            ));
+            report("name", format!("Not found: {:?}", mount.name));
         }
         if mount.mount_path.is_empty() {
-            found.push(Violation::at(
-                VOLUME_MOUNTS,
-                &path().field("mountPath"),
-                "Required value",
-            ));
+            report("mountPath", "Required value".to_owned());
         }
         if !mount_paths.insert(mount.mount_path.as_str()) {
-            found.push(Violation::at(
-                VOLUME_MOUNTS,
-                &path().field("mountPath"),
+            report(
+                "mountPath",
                 format!("Invalid value: {:?}: must be unique", mount.mount_path),
-            ));
+            );
         }
         let sub_path = mount.sub_path.as_deref().filter(|p| !p.is_empty());
         if let Some(sub_path) = sub_path {
