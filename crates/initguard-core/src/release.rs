@@ -20,6 +20,13 @@ pub enum ReleaseError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Release(u32);
 
+/// The newest release this build knows, as `latest` means when nothing says otherwise.
+impl Default for Release {
+    fn default() -> Self {
+        LATEST
+    }
+}
+
 impl Release {
     pub const fn new(minor: u32) -> Self {
         Self(minor)
@@ -27,8 +34,14 @@ impl Release {
 
     /// `v1.0` to the newest release this build knows, or `latest`.
     pub fn parse(text: &str) -> Result<Self, ReleaseError> {
+        Self::parse_relative(text, LATEST)
+    }
+
+    /// As [`Release::parse`], with `latest` meaning `latest`: the release checked against,
+    /// which a policy's release setting follows unless it names its own.
+    pub fn parse_relative(text: &str, latest: Release) -> Result<Self, ReleaseError> {
         if text == "latest" {
-            return Ok(LATEST);
+            return Ok(latest);
         }
         let minor = text
             .strip_prefix("v1.")

@@ -89,12 +89,8 @@ impl PodSecurity {
     /// `latest` is what `version: latest` means: the release checked against, as Pod Security
     /// Admission's `latest` is the newest its apiserver knows.
     pub fn new(settings: PodSecuritySettings, latest: Version) -> Result<Self, SettingsError> {
-        let version = match settings.version.as_str() {
-            "latest" => latest,
-            version => {
-                Version::parse(version).map_err(|e| SettingsError::new(format!("version: {e}")))?
-            }
-        };
+        let version = Version::parse_relative(&settings.version, latest)
+            .map_err(|e| SettingsError::new(format!("version: {e}")))?;
         if let Some(empty) = settings.exemptions.images.iter().position(String::is_empty) {
             return Err(SettingsError::new(format!(
                 "exemptions.images[{empty}]: an empty prefix would exempt every image"

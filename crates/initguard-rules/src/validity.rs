@@ -54,17 +54,9 @@ impl Default for ValiditySettings {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct InitContainerValidity {
     release: Release,
-}
-
-impl Default for InitContainerValidity {
-    fn default() -> Self {
-        Self {
-            release: initguard_core::release::LATEST,
-        }
-    }
 }
 
 impl InitContainerValidity {
@@ -74,11 +66,8 @@ impl InitContainerValidity {
         latest: Release,
     ) -> Result<Self, SettingsError> {
         let settings: ValiditySettings = crate::settings::parse(settings)?;
-        let release = match settings.kubernetes_version.as_str() {
-            "latest" => latest,
-            version => Release::parse(version)
-                .map_err(|e| SettingsError::new(format!("kubernetesVersion: {e}")))?,
-        };
+        let release = Release::parse_relative(&settings.kubernetes_version, latest)
+            .map_err(|e| SettingsError::new(format!("kubernetesVersion: {e}")))?;
         Ok(Self { release })
     }
 }

@@ -222,8 +222,8 @@ impl Compiler {
             .strategy(strategy);
         if strategy == wasmtime::Strategy::Cranelift {
             wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool(config)))
-                // One function at a time: compiling in the background must leave the other
-                // core to the reviews.
+                // One function at a time, whether a tier-up in the background or a load: a
+                // compile must leave the other core to the reviews, and its memory bounded.
                 .parallel_compilation(false);
         }
         let engine = Engine::new(&wasm).map_err(|e| WasmError::Engine(e.to_string()))?;

@@ -274,22 +274,20 @@ pub fn check_streaming(
                 Ok(Judged::One(judged)) => emit(*judged)?,
                 // A list's items are judged a batch at a time, in parallel, so that only one
                 // batch of its items is ever a tree.
-                Ok(Judged::List(mut list)) => loop {
-                    let items = list.next_batch(BATCH);
-                    if items.is_empty() {
-                        break;
-                    }
-                    let judged: Vec<_> = items
-                        .into_par_iter()
-                        .map(|item| item.map(evaluate))
-                        .collect();
-                    for item in judged {
-                        match item {
-                            Ok(judged) => emit(judged)?,
-                            Err(error) => input_errors.push(error),
+                Ok(Judged::List(list)) => {
+                    for items in list.batches(BATCH) {
+                        let judged: Vec<_> = items
+                            .into_par_iter()
+                            .map(|item| item.map(evaluate))
+                            .collect();
+                        for item in judged {
+                            match item {
+                                Ok(judged) => emit(judged)?,
+                                Err(error) => input_errors.push(error),
+                            }
                         }
                     }
-                },
+                }
                 Err(error) => input_errors.push(error),
             }
         }
@@ -355,41 +353,42 @@ fn namespaces_in(
     limits: ReadLimits,
 ) -> BTreeMap<String, BTreeMap<String, String>> {
     const WORD: &str = "Namespace";
-    let of_units = |index: usize, units: &mut dyn Iterator<Item = &yaml::Unit>| {
-        units
-            .filter(|unit| unit.text().contains(WORD))
-            .flat_map(|unit| objects_in(inputs[index].name(), index, unit).collect::<Vec<_>>())
+    // The Namespaces of one unit, parsed only when its text names the kind.
+    let of_unit = |index: usize, unit: &yaml::Unit| -> Vec<(String, BTreeMap<String, String>)> {
+        if !unit.text().contains(WORD) {
+            return Vec::new();
+        }
+        objects_in(inputs[index].name(), index, unit)
             .filter_map(Result::ok)
             .flat_map(|objects| match objects {
-                Objects::One(document) => vec![document],
-                Objects::List(mut list) => std::iter::from_fn(|| {
-                    Some(list.next_batch(BATCH)).filter(|batch| !batch.is_empty())
-                })
-                .flatten()
-                .filter_map(Result::ok)
-                .collect(),
+                Objects::One(document) => vec![Ok(document)],
+                Objects::List(list) => list.batches(BATCH).flatten().collect(),
             })
+            .filter_map(Result::ok)
             .filter_map(|document| namespace_of(&document.object))
-            .collect::<Vec<_>>()
+            .collect()
     };
     inputs
         .par_iter()
         .enumerate()
         .filter(|(_, input)| input.mentions(WORD, limits))
-        .flat_map_iter(|(index, input)| {
-            if matches!(input, input::Input::Stdin) {
-                let units = stdin_units.unwrap_or_default();
-                return of_units(index, &mut units.iter().filter_map(|u| u.as_ref().ok()));
-            }
-            let Ok(units) = input.units(limits) else {
-                return Vec::new();
-            };
+        .flat_map_iter(|(index, input)| match input {
+            input::Input::Stdin => stdin_units
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|unit| unit.as_ref().ok())
+                .flat_map(|unit| of_unit(index, unit))
+                .collect::<Vec<_>>(),
             // Each unit is looked at and dropped: a file is never held whole.
-            units
-                .filter_map(Result::ok)
-                .filter(|unit| unit.text().contains(WORD))
-                .flat_map(|unit| of_units(index, &mut std::iter::once(&unit)))
-                .collect()
+            input::Input::File { .. } => input.units(limits).map_or_else(
+                |_| Vec::new(),
+                |units| {
+                    units
+                        .filter_map(Result::ok)
+                        .flat_map(|unit| of_unit(index, &unit))
+                        .collect()
+                },
+            ),
         })
         .collect()
 }

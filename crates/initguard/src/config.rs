@@ -198,15 +198,14 @@ impl PolicyConfig {
                 if let Some((key, _)) = module_only.iter().find(|(_, set)| *set) {
                     return Err(format!("{key}: only modules take this key"));
                 }
-                let release = loader.release.unwrap_or(initguard_core::release::LATEST);
-                initguard_rules::builtin_for(builtin, &self.settings, release).map_err(
-                    |e| match e {
+                initguard_rules::builtin_for(builtin, &self.settings, loader.release).map_err(|e| {
+                    match e {
                         initguard_rules::BuiltinError::Settings(e) => format!("settings.{e}"),
                         unknown @ initguard_rules::BuiltinError::Unknown { .. } => {
                             format!("builtin: {unknown}")
                         }
-                    },
-                )
+                    }
+                })
             }
             (None, Some(module)) => {
                 let memory_limit = match &self.memory_limit {
@@ -239,8 +238,8 @@ impl PolicyConfig {
 #[derive(Debug, Default)]
 pub struct Loader {
     wasm: OnceLock<WasmHost>,
-    /// What `latest` means in a built-in's release setting; the newest release when unset.
-    release: Option<Release>,
+    /// What `latest` means in a built-in's release setting.
+    release: Release,
 }
 
 impl Loader {
@@ -253,7 +252,7 @@ impl Loader {
     /// means it.
     pub fn for_release(release: Release) -> Self {
         Self {
-            release: Some(release),
+            release,
             ..Self::default()
         }
     }

@@ -446,16 +446,13 @@ impl List<'_> {
                     .par_iter()
                     .enumerate()
                     .map(|(offset, raw)| {
-                        serde_json::from_str(raw.get())
+                        yaml::json_tree(raw)
                             .map(|object| document(first + offset, object))
-                            .map_err(|error| InputError::Syntax {
+                            .map_err(|message| InputError::Syntax {
                                 path: name.to_owned(),
                                 line,
                                 document: number,
-                                message: format!(
-                                    "items[{}]: invalid JSON: {error}",
-                                    first + offset
-                                ),
+                                message: format!("items[{}]: {message}", first + offset),
                             })
                     })
                     .collect()
@@ -463,6 +460,11 @@ impl List<'_> {
         };
         self.next += batch.len();
         batch
+    }
+
+    /// Every item, in batches of `n`.
+    pub fn batches(mut self, n: usize) -> impl Iterator<Item = Vec<Result<Document, InputError>>> {
+        std::iter::from_fn(move || Some(self.next_batch(n)).filter(|batch| !batch.is_empty()))
     }
 }
 
@@ -492,7 +494,7 @@ pub fn objects_of<'a>(
     let (object, json_items) = match content {
         yaml::Content::Json(raw) => match json_fields(raw) {
             Some(fields) => split_json_list(fields).map_err(syntax)?,
-            None => (yaml::Content::Json(raw).into_tree().map_err(syntax)?, None),
+            None => (yaml::json_tree(raw).map_err(syntax)?, None),
         },
         yaml::Content::Tree(value) => (value, None),
     };
@@ -545,11 +547,16 @@ fn is_list(object: &Value) -> bool {
     object
         .get("kind")
         .and_then(Value::as_str)
-        .is_some_and(|k| k.ends_with("List"))
+        .is_some_and(is_list_kind)
         && object
             .get("items")
             .and_then(Value::as_array)
             .is_some_and(|items| !items.is_empty())
+}
+
+/// kubectl's list kinds: `List`, and any `*List` (`PodList`, `ConfigMapList`).
+fn is_list_kind(kind: &str) -> bool {
+    kind.ends_with("List")
 }
 
 /// The top-level fields of a JSON object, their values unparsed; `None` for anything else.
@@ -580,15 +587,12 @@ fn json_fields(raw: &RawValue) -> Option<Vec<(String, &RawValue)>> {
 fn split_json_list(
     fields: Vec<(String, &RawValue)>,
 ) -> Result<(Value, Option<Vec<&RawValue>>), String> {
-    let parse = |raw: &RawValue| -> Result<Value, String> {
-        serde_json::from_str(raw.get()).map_err(|e| format!("invalid JSON: {e}"))
-    };
     let listed = fields
         .iter()
         .rev()
         .find(|(key, _)| key == "kind")
         .and_then(|(_, kind)| serde_json::from_str::<&str>(kind.get()).ok())
-        .is_some_and(|kind| kind.ends_with("List"));
+        .is_some_and(is_list_kind);
     let items = fields
         .iter()
         .rev()
@@ -601,7 +605,7 @@ fn split_json_list(
         if items.is_some() && key == "items" {
             continue;
         }
-        object.insert(key, parse(raw)?);
+        object.insert(key, yaml::json_tree(raw)?);
     }
     Ok((Value::Object(object), items))
 }
@@ -618,18 +622,14 @@ mod tests {
             for document in unit.read_lazily() {
                 match objects_of(0, name, document) {
                     Ok(Objects::One(document)) => documents.push(document),
-                    Ok(Objects::List(mut list)) => loop {
-                        let batch = list.next_batch(2);
-                        if batch.is_empty() {
-                            break;
-                        }
-                        for item in batch {
+                    Ok(Objects::List(list)) => {
+                        for item in list.batches(2).flatten() {
                             match item {
                                 Ok(document) => documents.push(document),
                                 Err(error) => errors.push(error),
                             }
                         }
-                    },
+                    }
                     Err(error) => errors.push(error),
                 }
             }

@@ -4,7 +4,9 @@ mod read;
 mod resolve;
 mod write;
 
-pub use read::{Content, LazyDocument, Unit, Units, YamlDocument, YamlError, read_stream, units};
+pub use read::{
+    Content, LazyDocument, Unit, Units, YamlDocument, YamlError, json_tree, read_stream, units,
+};
 pub use write::{to_yaml, to_yaml_stream};
 
 #[cfg(test)]

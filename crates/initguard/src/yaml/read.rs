@@ -52,11 +52,15 @@ impl Content<'_> {
     pub fn into_tree(self) -> Result<Value, String> {
         match self {
             Content::Tree(value) => Ok(value),
-            Content::Json(raw) => {
-                serde_json::from_str(raw.get()).map_err(|e| format!("invalid JSON: {e}"))
-            }
+            Content::Json(raw) => json_tree(raw),
         }
     }
+}
+
+/// A checked JSON value parsed into a tree, failing as a JSON decoder does (serde_json's
+/// nesting limit).
+pub fn json_tree(raw: &RawValue) -> Result<Value, String> {
+    serde_json::from_str(raw.get()).map_err(|e| format!("invalid JSON: {e}"))
 }
 
 /// A document that kubectl would refuse, located by line.
