@@ -66,10 +66,25 @@ impl Quantity {
         self.0 == 0
     }
 
+    /// `Quantity.Value`: whole units, rounded up.
+    pub fn ceil_units(self) -> i128 {
+        ceil_div(self.0, NANO)
+    }
+
+    /// `Quantity.MilliValue`: thousandths, rounded up.
+    pub fn ceil_millis(self) -> i128 {
+        ceil_div(self.0, 1_000_000)
+    }
+
     /// `self` divided by `other`, for ratios in messages and settings.
     pub fn ratio(self, other: Self) -> f64 {
         self.0 as f64 / other.0 as f64
     }
+}
+
+/// `a / b` rounded towards positive infinity, for `b > 0`.
+fn ceil_div(a: i128, b: i128) -> i128 {
+    -(-a).div_euclid(b)
 }
 
 fn apply_suffix(nanos: i128, suffix: &str) -> Result<i128, QuantityError> {
@@ -104,6 +119,93 @@ fn apply_suffix(nanos: i128, suffix: &str) -> Result<i128, QuantityError> {
                         .ok_or(QuantityError)?,
                 )
             }
+        }
+    }
+}
+
+/// A quantity and the notation it was written in, which is how the apiserver prints it back in
+/// its messages: apimachinery `pkg/api/resource/quantity.go` `Quantity.String` and
+/// `CanonicalizeBytes` (`1.5` is `1500m`, `2048Mi` is `2Gi`, `1.5Gi` is `1536Mi`, `1e3` stays
+/// `1e3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub value: Quantity,
+    notation: Notation,
+}
+
+/// `resource.Format`: which suffix family the text used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Notation {
+    DecimalSi,
+    BinarySi,
+    DecimalExponent,
+}
+
+impl Written {
+    pub fn parse(text: &str) -> Result<Self, QuantityError> {
+        let value = Quantity::parse(text)?;
+        let suffix = text.trim_start_matches([
+            '+', '-', '.', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9',
+        ]);
+        let notation = if suffix.ends_with('i') {
+            Notation::BinarySi
+        } else if suffix.len() > 1 && suffix.starts_with(['e', 'E']) {
+            Notation::DecimalExponent
+        } else {
+            Notation::DecimalSi
+        };
+        Ok(Self { value, notation })
+    }
+}
+
+impl fmt::Display for Written {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nanos = self.value.0;
+        if nanos == 0 {
+            return f.write_str("0");
+        }
+        // Binary notation is kept only for whole values of at least 1024 (in magnitude).
+        let binary =
+            self.notation == Notation::BinarySi && nanos.abs() >= 1024 * NANO && nanos % NANO == 0;
+        if binary {
+            let (mut amount, mut power) = (nanos / NANO, 0);
+            while amount % 1024 == 0 && power < 6 {
+                amount /= 1024;
+                power += 1;
+            }
+            let suffix = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"][power];
+            return write!(f, "{amount}{suffix}");
+        }
+        // `AsCanonicalBytes`: drop trailing zeros, then step down to an exponent that is a
+        // multiple of three.
+        let (mut amount, mut exponent) = (nanos, -9_i32);
+        while amount % 10 == 0 {
+            amount /= 10;
+            exponent += 1;
+        }
+        match exponent.rem_euclid(3) {
+            1 => (amount, exponent) = (amount * 10, exponent - 1),
+            2 => (amount, exponent) = (amount * 100, exponent - 2),
+            _ => {}
+        }
+        let decimal = match exponent {
+            -9 => Some("n"),
+            -6 => Some("u"),
+            -3 => Some("m"),
+            0 => Some(""),
+            3 => Some("k"),
+            6 => Some("M"),
+            9 => Some("G"),
+            12 => Some("T"),
+            15 => Some("P"),
+            18 => Some("E"),
+            _ => None,
+        };
+        match (self.notation, decimal) {
+            (Notation::DecimalExponent, _) | (_, None) if exponent != 0 => {
+                write!(f, "{amount}e{exponent}")
+            }
+            (_, suffix) => write!(f, "{amount}{}", suffix.unwrap_or_default()),
         }
     }
 }
@@ -155,6 +257,39 @@ mod tests {
         assert_eq!(q(".5"), q("500m"));
         assert_eq!(q("250m").to_string(), "250m");
         assert_eq!(q("2Ki").to_string(), "2048");
+    }
+
+    /// apimachinery `pkg/api/resource/quantity_test.go` `TestQuantityString` and
+    /// `TestQuantityParseEmit`: the text each quantity is printed as.
+    #[test]
+    fn prints_as_the_apiserver_prints() {
+        let printed = |s: &str| Written::parse(s).unwrap().to_string();
+        for (text, canonical) in [
+            ("1.5", "1500m"),
+            ("0.5", "500m"),
+            ("1000m", "1"),
+            ("2000", "2k"),
+            ("1500", "1500"),
+            ("1Ki", "1Ki"),
+            ("1024", "1024"),
+            ("2048Mi", "2Gi"),
+            ("1.5Gi", "1536Mi"),
+            ("0.5Ki", "512"),
+            ("1.5Ki", "1536"),
+            ("1e3", "1e3"),
+            ("1E3", "1e3"),
+            ("1.5e3", "1500"),
+            ("100u", "100u"),
+            ("0.0001", "100u"),
+            ("-1", "-1"),
+            ("-1.5", "-1500m"),
+            ("0", "0"),
+            ("0Mi", "0"),
+            ("1E", "1E"),
+            ("12e6", "12e6"),
+        ] {
+            assert_eq!(printed(text), canonical, "{text}");
+        }
     }
 
     #[test]

@@ -1,20 +1,25 @@
 //! `init-container-validity`: what kube-apiserver rejects in init containers, with its own
 //! field paths and messages, so CI catches it before a deploy does.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
-use initguard_core::k8s_openapi::api::core::v1::{Container, Lifecycle, LifecycleHandler, Probe};
+use initguard_core::k8s_openapi::api::core::v1::{
+    Container, ExecAction, GRPCAction, HTTPGetAction, LifecycleHandler, Probe, SleepAction,
+    TCPSocketAction,
+};
+use initguard_core::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use initguard_core::{
-    ContainerKind, FieldPath, Outcome, Policy, PolicyError, Request, Violation, Workload,
-    WorkloadKind,
+    ContainerKind, FieldPath, Outcome, Policy, PolicyError, Request, Violation, WorkloadKind,
 };
 
 use initguard_core::release::Release;
 use serde::Deserialize;
 
-use crate::quantity::{Quantity, ResourceList};
+use crate::quantity::{Quantity, Written};
 use crate::settings::SettingsError;
-use crate::text::{is_dns1123_label, port_name_errors};
+use crate::text::{
+    dns1123_label_errors, http_header_name_errors, port_name_errors, qualified_name_errors,
+};
 
 pub const NAME: &str = "init-container-validity";
 
@@ -28,7 +33,6 @@ pub const RESOURCES: &str = "IG-V007";
 pub const VOLUME_MOUNTS: &str = "IG-V008";
 pub const ENV_NAMES: &str = "IG-V009";
 
-const DNS1123_LABEL_MESSAGE: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
 const SIDECAR_ONLY: &str =
     "Forbidden: may not be set for init containers without restartPolicy=Always";
 
@@ -82,8 +86,6 @@ impl Policy for InitContainerValidity {
         {
             return Ok(Outcome::default());
         }
-        let mut found = Vec::new();
-        check_names(workload, &mut found);
         let mut volumes: HashSet<&str> = workload
             .spec
             .volumes
@@ -98,23 +100,61 @@ impl Policy for InitContainerValidity {
         if workload.kind == WorkloadKind::StatefulSet {
             volumes.extend(claim_template_names(request));
         }
-        // `validateContainersOnlyForPod`: the image whitespace check runs for Pods, not for
-        // pod templates.
-        let pod = workload.kind == WorkloadKind::Pod;
+        let check = Check {
+            release: self.release,
+            // `validateContainersOnlyForPod`: the image whitespace check runs for Pods, not for
+            // pod templates.
+            pod: workload.kind == WorkloadKind::Pod,
+            // `SetDefaults_PodSpec`: 30 seconds when unset.
+            grace_period: workload.spec.termination_grace_period_seconds.unwrap_or(30),
+            // `defaultHostNetworkPorts`: with the host's network, an unset host port is the
+            // container port, for init containers too.
+            host_network: workload.spec.host_network == Some(true),
+            volumes,
+        };
+        let mut found = Vec::new();
+        // `validateInitContainers`: names must be unique among regular and init containers.
+        let mut names: HashSet<&str> = workload
+            .app_containers()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
         for (index, container) in workload.init_containers().iter().enumerate() {
             let path = workload.container_path(ContainerKind::Init, index);
-            check_image(container, &path, pod, &mut found);
-            check_probes_and_lifecycle(container, &path, &mut found);
-            check_restart_policy(container, &path, &mut found);
-            check_ports(container, &path, &mut found);
-            check_host_port_conflicts(
+            check.container(container, &path, &mut found);
+            if names.contains(container.name.as_str()) {
+                found.push(Violation::at(
+                    NAME_UNIQUE,
+                    &path.field("name"),
+                    format!("Duplicate value: {:?}", container.name),
+                ));
+            } else if !container.name.is_empty() {
+                names.insert(&container.name);
+            }
+            check.host_port_conflicts(
                 container,
                 &workload.container_path(ContainerKind::Init, 0),
                 &mut found,
             );
-            check_resources(container, &path, &mut found);
-            check_volume_mounts(container, &path, &volumes, &mut found);
-            check_env(container, &path, &mut found);
+            check.probes_and_lifecycle(container, &path, &mut found);
+        }
+        // `validateEphemeralContainers`: unique across every kind of container.
+        let mut all_names: HashSet<&str> = workload
+            .app_containers()
+            .iter()
+            .chain(workload.init_containers())
+            .map(|c| c.name.as_str())
+            .collect();
+        for (index, container) in workload.ephemeral_containers().iter().enumerate() {
+            if !all_names.insert(&container.name) {
+                found.push(Violation::at(
+                    NAME_UNIQUE,
+                    &workload
+                        .container_path(ContainerKind::Ephemeral, index)
+                        .field("name"),
+                    format!("Duplicate value: {:?}", container.name),
+                ));
+            }
         }
         Ok(Outcome {
             violations: found,
@@ -123,56 +163,457 @@ impl Policy for InitContainerValidity {
     }
 }
 
-/// Names are required, DNS-1123 labels, and unique across app, init and ephemeral containers;
-/// like the apiserver, a duplicate is reported on the later entry in that order.
-fn check_names(workload: &Workload, found: &mut Vec<Violation>) {
-    let mut seen = HashSet::new();
-    let app = workload
-        .app_containers()
-        .iter()
-        .map(|c| (ContainerKind::App, c.name.as_str()));
-    let init = workload
-        .init_containers()
-        .iter()
-        .map(|c| (ContainerKind::Init, c.name.as_str()));
-    let ephemeral = workload
-        .ephemeral_containers()
-        .iter()
-        .map(|c| (ContainerKind::Ephemeral, c.name.as_str()));
-    let mut positions = [0usize; 3];
-    for (kind, name) in app.chain(init).chain(ephemeral) {
-        let slot = kind as usize;
-        let index = positions[slot];
-        positions[slot] += 1;
-        let path = || workload.container_path(kind, index).field("name");
-        if name.is_empty() {
-            if kind == ContainerKind::Init {
-                found.push(Violation::at(NAME_FORMAT, &path(), "Required value"));
+/// What one review's init containers are checked against.
+struct Check<'a> {
+    release: Release,
+    pod: bool,
+    grace_period: i64,
+    host_network: bool,
+    volumes: HashSet<&'a str>,
+}
+
+/// The first release that serves sidecars (`restartPolicy: Always` on init containers):
+/// the `SidecarContainers` gate is beta, on by default, from v1.29; at v1.28 (alpha, off) the
+/// field is dropped before validation.
+const SIDECARS: Release = Release::new(29);
+/// From v1.28 probes and lifecycle of init containers are `Forbidden` with the sidecar
+/// wording; before, `Invalid` ("must not be set for init containers").
+const SIDECAR_WORDING: Release = Release::new(28);
+/// `PodLifecycleSleepAction`: beta, on by default, from v1.30; dropped before.
+const SLEEP_ACTION: Release = Release::new(30);
+/// `PodLifecycleSleepActionAllowZero`: beta, on by default, from v1.33.
+const SLEEP_ZERO: Release = Release::new(33);
+/// `RelaxedEnvironmentVariableValidation`: beta, on by default, from v1.32.
+const RELAXED_ENV_NAMES: Release = Release::new(32);
+
+impl Check<'_> {
+    /// `validateContainerCommon`, in its order, for the fields this rule covers.
+    fn container(&self, container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
+        let name_path = path.field("name");
+        if container.name.is_empty() {
+            found.push(Violation::at(NAME_FORMAT, &name_path, "Required value"));
+        } else {
+            for message in dns1123_label_errors(&container.name, self.release) {
+                found.push(Violation::at(
+                    NAME_FORMAT,
+                    &name_path,
+                    format!("Invalid value: {:?}: {message}", container.name),
+                ));
             }
-            continue;
         }
-        if !seen.insert(name) {
-            found.push(Violation::at(
-                NAME_UNIQUE,
+        self.image(container, path, found);
+        check_ports(container, path, found);
+        self.env(container, path, found);
+        self.volume_mounts(container, path, found);
+        check_pull_policy(container, path, found);
+        check_resources(container, path, found);
+        if self.release >= SIDECARS {
+            check_restart_policy(container, path, found);
+        }
+    }
+
+    fn image(&self, container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
+        let path = || path.field("image");
+        match container.image.as_deref() {
+            None | Some("") => {
+                found.push(Violation::at(IMAGE_REQUIRED, &path(), "Required value"));
+            }
+            Some(image) if self.pod && image.trim() != image => found.push(Violation::at(
+                IMAGE_REQUIRED,
                 &path(),
-                format!("Duplicate value: {name:?}"),
-            ));
-        } else if kind == ContainerKind::Init {
-            if name.len() > 63 {
-                found.push(Violation::at(
-                    NAME_FORMAT,
-                    &path(),
-                    format!("Invalid value: {name:?}: must be no more than 63 characters"),
-                ));
+                format!("Invalid value: {image:?}: must not have leading or trailing whitespace"),
+            )),
+            Some(_) => {}
+        }
+    }
+
+    /// `ValidateEnv`: relaxed names (printable ASCII but `=`) from v1.32, C-like names before.
+    fn env(&self, container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
+        for (index, var) in container.env.iter().flatten().enumerate() {
+            let path = path.field("env").index(index).field("name");
+            if var.name.is_empty() {
+                found.push(Violation::at(ENV_NAMES, &path, "Required value"));
+                continue;
             }
-            if !is_dns1123_label(name) {
+            let messages = if self.release >= RELAXED_ENV_NAMES {
+                relaxed_env_name_errors(&var.name)
+            } else {
+                env_name_errors(&var.name)
+            };
+            for message in messages {
                 found.push(Violation::at(
-                    NAME_FORMAT,
-                    &path(),
-                    format!("Invalid value: {name:?}: {DNS1123_LABEL_MESSAGE}"),
+                    ENV_NAMES,
+                    &path,
+                    format!("Invalid value: {:?}: {message}", var.name),
                 ));
             }
         }
+    }
+
+    /// kubernetes/kubernetes `pkg/apis/core/validation/validation.go` `ValidateVolumeMounts`,
+    /// check for check in its order: an empty name is both required and not found, and a
+    /// repeated mount path is not unique even when empty. Its subPath and subPathExpr errors
+    /// are reported on the list's path (`fldPath.Child("subPath")`), not the mount's, and so
+    /// are they here.
+    fn volume_mounts(&self, container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
+        let list = path.field("volumeMounts");
+        let mut mount_paths = HashSet::new();
+        for (index, mount) in container.volume_mounts.iter().flatten().enumerate() {
+            let path = || list.index(index);
+            let mut report = |field: &'static str, message: String| {
+                found.push(Violation::at(VOLUME_MOUNTS, &path().field(field), message));
+            };
+            if mount.name.is_empty() {
+                report("name", "Required value".to_owned());
+            }
+            if !self.volumes.contains(mount.name.as_str()) {
+                report("name", format!("Not found: {:?}", mount.name));
+            }
+            if mount.mount_path.is_empty() {
+                report("mountPath", "Required value".to_owned());
+            }
+            if !mount_paths.insert(mount.mount_path.as_str()) {
+                report(
+                    "mountPath",
+                    format!("Invalid value: {:?}: must be unique", mount.mount_path),
+                );
+            }
+            let sub_path = mount.sub_path.as_deref().filter(|p| !p.is_empty());
+            if let Some(sub_path) = sub_path {
+                check_local_descending_path(sub_path, &list.field("subPath"), found);
+            }
+            if let Some(expression) = mount.sub_path_expr.as_deref().filter(|p| !p.is_empty()) {
+                if sub_path.is_some() {
+                    found.push(Violation::at(
+                        VOLUME_MOUNTS,
+                        &path().field("subPathExpr"),
+                        format!(
+                            "Invalid value: {expression:?}: subPathExpr and subPath are mutually exclusive"
+                        ),
+                    ));
+                }
+                check_local_descending_path(expression, &list.field("subPathExpr"), found);
+            }
+        }
+    }
+
+    /// kubernetes/kubernetes `pkg/apis/core/validation/validation.go` `validateInitContainers`:
+    /// "Check for port conflicts in init containers individually since init containers run
+    /// one-by-one" (`checkHostPortConflicts([]core.Container{ctr}, fldPath)`). The list of one
+    /// puts every conflict under index 0 (`AccumulateUniqueHostPorts`), whatever the
+    /// container's own index: `first` is that path. A port's protocol is defaulted to TCP
+    /// before validation.
+    fn host_port_conflicts(
+        &self,
+        container: &Container,
+        first: &FieldPath,
+        found: &mut Vec<Violation>,
+    ) {
+        let mut seen = HashSet::new();
+        for (index, port) in container.ports.iter().flatten().enumerate() {
+            let host_port = match port.host_port.unwrap_or(0) {
+                0 if self.host_network => port.container_port,
+                host_port => host_port,
+            };
+            if host_port == 0 {
+                continue;
+            }
+            let key = format!(
+                "{}/{}/{host_port}",
+                port.protocol.as_deref().unwrap_or("TCP"),
+                port.host_ip.as_deref().unwrap_or_default()
+            );
+            if !seen.insert(key.clone()) {
+                found.push(Violation::at(
+                    PORTS,
+                    &first.field("ports").index(index).field("hostPort"),
+                    format!("Duplicate value: {key:?}"),
+                ));
+            }
+        }
+    }
+
+    /// `validateInitContainers`: a sidecar's lifecycle and probes are validated as an app
+    /// container's are (`validateLifecycle`, `validateLivenessProbe`,
+    /// `validateReadinessProbe`, `validateStartupProbe`); other init containers may not have
+    /// them.
+    fn probes_and_lifecycle(
+        &self,
+        container: &Container,
+        path: &FieldPath,
+        found: &mut Vec<Violation>,
+    ) {
+        let sidecar = self.release >= SIDECARS && initguard_core::workload::is_sidecar(container);
+        let fields = [
+            ("lifecycle", container.lifecycle.is_some()),
+            ("livenessProbe", container.liveness_probe.is_some()),
+            ("readinessProbe", container.readiness_probe.is_some()),
+            ("startupProbe", container.startup_probe.is_some()),
+        ];
+        if !sidecar {
+            for (field, present) in fields {
+                if !present {
+                    continue;
+                }
+                if self.release >= SIDECAR_WORDING {
+                    found.push(Violation::at(
+                        PROBES_AND_LIFECYCLE,
+                        &path.field(field),
+                        SIDECAR_ONLY,
+                    ));
+                } else if field != "startupProbe" {
+                    // The value is the Go struct the apiserver prints with `%#v`.
+                    found.push(Violation::at(
+                        PROBES_AND_LIFECYCLE,
+                        &path.field(field),
+                        format!(
+                            "Invalid value: core.{}{{...}}: must not be set for init containers",
+                            if field == "lifecycle" {
+                                "Lifecycle"
+                            } else {
+                                "Probe"
+                            }
+                        ),
+                    ));
+                }
+            }
+            return;
+        }
+        if let Some(lifecycle) = &container.lifecycle {
+            let path = path.field("lifecycle");
+            let hooks = [
+                ("postStart", lifecycle.post_start.as_ref()),
+                ("preStop", lifecycle.pre_stop.as_ref()),
+            ];
+            for (field, hook) in hooks {
+                if let Some(hook) = hook {
+                    self.handler(&Handler::of_hook(hook), &path.field(field), found);
+                }
+            }
+        }
+        let probes = [
+            ("livenessProbe", container.liveness_probe.as_ref()),
+            ("readinessProbe", container.readiness_probe.as_ref()),
+            ("startupProbe", container.startup_probe.as_ref()),
+        ];
+        for (field, probe) in probes {
+            if let Some(probe) = probe {
+                self.probe(field, probe, &path.field(field), found);
+            }
+        }
+    }
+
+    /// `validateProbe`, then what each kind of probe adds. Zero timeouts, periods and
+    /// thresholds are defaulted (`SetDefaults_Probe`) before validation.
+    fn probe(&self, field: &str, probe: &Probe, path: &FieldPath, found: &mut Vec<Violation>) {
+        self.handler(&Handler::of_probe(probe), path, found);
+        let numbers = [
+            ("initialDelaySeconds", probe.initial_delay_seconds),
+            ("timeoutSeconds", probe.timeout_seconds),
+            ("periodSeconds", probe.period_seconds),
+            ("successThreshold", probe.success_threshold),
+            ("failureThreshold", probe.failure_threshold),
+        ];
+        for (name, value) in numbers {
+            if let Some(value) = value.filter(|v| *v < 0) {
+                found.push(Violation::at(
+                    PROBES_AND_LIFECYCLE,
+                    &path.field(name),
+                    format!("Invalid value: {value}: must be greater than or equal to 0"),
+                ));
+            }
+        }
+        if let Some(grace) = probe.termination_grace_period_seconds.filter(|g| *g <= 0) {
+            found.push(Violation::at(
+                PROBES_AND_LIFECYCLE,
+                &path.field("terminationGracePeriodSeconds"),
+                format!("Invalid value: {grace}: must be greater than 0"),
+            ));
+        }
+        if field == "readinessProbe" {
+            if let Some(grace) = probe.termination_grace_period_seconds {
+                found.push(Violation::at(
+                    PROBES_AND_LIFECYCLE,
+                    &path.field("terminationGracePeriodSeconds"),
+                    format!("Invalid value: {grace}: must not be set for readinessProbes"),
+                ));
+            }
+        } else if let Some(threshold) = probe.success_threshold.filter(|t| *t != 0 && *t != 1) {
+            found.push(Violation::at(
+                PROBES_AND_LIFECYCLE,
+                &path.field("successThreshold"),
+                format!("Invalid value: {threshold}: must be 1"),
+            ));
+        }
+    }
+
+    /// `validateHandler`: exactly one handler, each extra one forbidden in turn, and the
+    /// handler's own fields.
+    fn handler(&self, handler: &Handler<'_>, path: &FieldPath, found: &mut Vec<Violation>) {
+        let sleep = handler.sleep.filter(|_| self.release >= SLEEP_ACTION);
+        let kinds = [
+            ("exec", handler.exec.is_some()),
+            ("httpGet", handler.http_get.is_some()),
+            ("tcpSocket", handler.tcp_socket.is_some()),
+            ("grpc", handler.grpc.is_some()),
+            ("sleep", sleep.is_some()),
+        ];
+        let mut chosen = None;
+        for (kind, present) in kinds {
+            if !present {
+                continue;
+            }
+            if chosen.is_some() {
+                found.push(Violation::at(
+                    PROBES_AND_LIFECYCLE,
+                    &path.field(kind),
+                    "Forbidden: may not specify more than 1 handler type",
+                ));
+            } else {
+                chosen = Some(kind);
+            }
+        }
+        let report = |found: &mut Vec<Violation>, field: FieldPath, message: String| {
+            found.push(Violation::at(PROBES_AND_LIFECYCLE, &field, message));
+        };
+        match chosen {
+            None => report(
+                found,
+                path.clone(),
+                "Required value: must specify a handler type".to_owned(),
+            ),
+            Some("exec") => {
+                let command = handler.exec.and_then(|e| e.command.as_ref());
+                if command.is_none_or(Vec::is_empty) {
+                    report(
+                        found,
+                        path.field("exec").field("command"),
+                        "Required value".to_owned(),
+                    );
+                }
+            }
+            Some("httpGet") => {
+                let Some(action) = handler.http_get else {
+                    return;
+                };
+                let path = path.field("httpGet");
+                for message in port_errors(&action.port) {
+                    report(found, path.field("port"), message);
+                }
+                // `SetDefaults_HTTPGetAction` makes an empty scheme HTTP (and an empty path
+                // `/`).
+                if let Some(scheme) = action
+                    .scheme
+                    .as_deref()
+                    .filter(|s| !s.is_empty() && !["HTTP", "HTTPS"].contains(s))
+                {
+                    report(
+                        found,
+                        path.field("scheme"),
+                        format!(
+                            "Unsupported value: {scheme:?}: supported values: \"HTTP\", \"HTTPS\""
+                        ),
+                    );
+                }
+                for header in action.http_headers.iter().flatten() {
+                    for message in http_header_name_errors(&header.name) {
+                        report(
+                            found,
+                            path.field("httpHeaders"),
+                            format!("Invalid value: {:?}: {message}", header.name),
+                        );
+                    }
+                }
+            }
+            Some("tcpSocket") => {
+                let Some(action) = handler.tcp_socket else {
+                    return;
+                };
+                for message in port_errors(&action.port) {
+                    report(found, path.field("tcpSocket").field("port"), message);
+                }
+            }
+            Some("grpc") => {
+                let Some(action) = handler.grpc else { return };
+                if !(1..=65535).contains(&action.port) {
+                    report(
+                        found,
+                        path.field("grpc").field("port"),
+                        format!("Invalid value: {}: {PORT_RANGE}", action.port),
+                    );
+                }
+            }
+            Some(_) => {
+                let Some(action) = sleep else { return };
+                let (seconds, grace) = (action.seconds, self.grace_period);
+                if self.release >= SLEEP_ZERO {
+                    if seconds < 0 || seconds > grace {
+                        report(
+                            found,
+                            path.field("sleep"),
+                            format!(
+                                "Invalid value: {seconds}: must be non-negative and less than terminationGracePeriodSeconds ({grace})"
+                            ),
+                        );
+                    }
+                } else if seconds <= 0 || seconds > grace {
+                    report(
+                        found,
+                        path.field("sleep"),
+                        format!(
+                            "Invalid value: {seconds}: must be greater than 0 and less than terminationGracePeriodSeconds ({grace}). Enable AllowPodLifecycleSleepActionZeroValue feature gate for zero sleep."
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+const PORT_RANGE: &str = "must be between 1 and 65535, inclusive";
+
+/// `commonHandler`: the handler fields of a probe or a lifecycle hook.
+struct Handler<'a> {
+    exec: Option<&'a ExecAction>,
+    http_get: Option<&'a HTTPGetAction>,
+    tcp_socket: Option<&'a TCPSocketAction>,
+    grpc: Option<&'a GRPCAction>,
+    sleep: Option<&'a SleepAction>,
+}
+
+impl<'a> Handler<'a> {
+    fn of_probe(probe: &'a Probe) -> Self {
+        Self {
+            exec: probe.exec.as_ref(),
+            http_get: probe.http_get.as_ref(),
+            tcp_socket: probe.tcp_socket.as_ref(),
+            grpc: probe.grpc.as_ref(),
+            sleep: None,
+        }
+    }
+
+    fn of_hook(hook: &'a LifecycleHandler) -> Self {
+        Self {
+            exec: hook.exec.as_ref(),
+            http_get: hook.http_get.as_ref(),
+            tcp_socket: hook.tcp_socket.as_ref(),
+            grpc: None,
+            sleep: hook.sleep.as_ref(),
+        }
+    }
+}
+
+/// `ValidatePortNumOrName`.
+fn port_errors(port: &IntOrString) -> Vec<String> {
+    match port {
+        IntOrString::Int(number) if !(1..=65535).contains(number) => {
+            vec![format!("Invalid value: {number}: {PORT_RANGE}")]
+        }
+        IntOrString::Int(_) => Vec::new(),
+        IntOrString::String(name) => port_name_errors(name)
+            .into_iter()
+            .map(|message| format!("Invalid value: {name:?}: {message}"))
+            .collect(),
     }
 }
 
@@ -185,134 +626,6 @@ fn claim_template_names(request: &Request) -> impl Iterator<Item = &str> {
         .into_iter()
         .flatten()
         .filter_map(|claim| claim.pointer("/metadata/name")?.as_str())
-}
-
-fn check_image(container: &Container, path: &FieldPath, pod: bool, found: &mut Vec<Violation>) {
-    let path = || path.field("image");
-    match container.image.as_deref() {
-        None | Some("") => found.push(Violation::at(IMAGE_REQUIRED, &path(), "Required value")),
-        Some(image) if pod && image.trim() != image => found.push(Violation::at(
-            IMAGE_REQUIRED,
-            &path(),
-            format!("Invalid value: {image:?}: must not have leading or trailing whitespace"),
-        )),
-        Some(_) => {}
-    }
-}
-
-fn check_probes_and_lifecycle(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
-    let sidecar = initguard_core::workload::is_sidecar(container);
-    let probes = [
-        ("livenessProbe", container.liveness_probe.as_ref(), true),
-        ("readinessProbe", container.readiness_probe.as_ref(), false),
-        ("startupProbe", container.startup_probe.as_ref(), true),
-    ];
-    for (field, probe, success_must_be_one) in probes {
-        let Some(probe) = probe else { continue };
-        let probe_path = path.field(field);
-        if sidecar {
-            check_probe(probe, &probe_path, success_must_be_one, found);
-        } else {
-            found.push(Violation::at(
-                PROBES_AND_LIFECYCLE,
-                &probe_path,
-                SIDECAR_ONLY,
-            ));
-        }
-    }
-    if let Some(lifecycle) = &container.lifecycle {
-        if sidecar {
-            check_lifecycle(lifecycle, &path.field("lifecycle"), found);
-        } else {
-            found.push(Violation::at(
-                PROBES_AND_LIFECYCLE,
-                &path.field("lifecycle"),
-                SIDECAR_ONLY,
-            ));
-        }
-    }
-}
-
-fn check_probe(
-    probe: &Probe,
-    path: &FieldPath,
-    success_must_be_one: bool,
-    found: &mut Vec<Violation>,
-) {
-    let handlers = [
-        ("exec", probe.exec.is_some()),
-        ("httpGet", probe.http_get.is_some()),
-        ("tcpSocket", probe.tcp_socket.is_some()),
-        ("grpc", probe.grpc.is_some()),
-    ];
-    check_handlers(&handlers, path, found);
-    let numbers = [
-        ("initialDelaySeconds", probe.initial_delay_seconds),
-        ("timeoutSeconds", probe.timeout_seconds),
-        ("periodSeconds", probe.period_seconds),
-        ("successThreshold", probe.success_threshold),
-        ("failureThreshold", probe.failure_threshold),
-    ];
-    for (field, value) in numbers {
-        if let Some(value) = value.filter(|v| *v < 0) {
-            found.push(Violation::at(
-                PROBES_AND_LIFECYCLE,
-                &path.field(field),
-                format!("Invalid value: {value}: must be greater than or equal to 0"),
-            ));
-        }
-    }
-    if let Some(threshold) = probe
-        .success_threshold
-        .filter(|t| success_must_be_one && *t != 1 && *t >= 0)
-    {
-        found.push(Violation::at(
-            PROBES_AND_LIFECYCLE,
-            &path.field("successThreshold"),
-            format!("Invalid value: {threshold}: must be 1"),
-        ));
-    }
-}
-
-fn check_lifecycle(lifecycle: &Lifecycle, path: &FieldPath, found: &mut Vec<Violation>) {
-    let hooks = [
-        ("postStart", lifecycle.post_start.as_ref()),
-        ("preStop", lifecycle.pre_stop.as_ref()),
-    ];
-    for (field, handler) in hooks {
-        let Some(handler) = handler else { continue };
-        let handlers = handler_kinds(handler);
-        check_handlers(&handlers, &path.field(field), found);
-    }
-}
-
-fn handler_kinds(handler: &LifecycleHandler) -> [(&'static str, bool); 4] {
-    [
-        ("exec", handler.exec.is_some()),
-        ("httpGet", handler.http_get.is_some()),
-        ("tcpSocket", handler.tcp_socket.is_some()),
-        ("sleep", handler.sleep.is_some()),
-    ]
-}
-
-fn check_handlers(handlers: &[(&'static str, bool)], path: &FieldPath, found: &mut Vec<Violation>) {
-    let mut set = handlers
-        .iter()
-        .filter(|(_, present)| *present)
-        .map(|(name, _)| *name);
-    match (set.next(), set.next()) {
-        (None, _) => found.push(Violation::at(
-            PROBES_AND_LIFECYCLE,
-            path,
-            "Required value: must specify a handler type",
-        )),
-        (Some(_), Some(extra)) => found.push(Violation::at(
-            PROBES_AND_LIFECYCLE,
-            &path.field(extra),
-            "Forbidden: may not specify more than 1 handler type",
-        )),
-        (Some(_), None) => {}
-    }
 }
 
 fn check_restart_policy(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
@@ -329,29 +642,20 @@ fn check_restart_policy(container: &Container, path: &FieldPath, found: &mut Vec
     }
 }
 
-/// kubernetes/kubernetes `pkg/apis/core/validation/validation.go` `validateInitContainers`:
-/// "Check for port conflicts in init containers individually since init containers run
-/// one-by-one" (`checkHostPortConflicts([]core.Container{ctr}, fldPath)`). The list of one
-/// puts every conflict under index 0 (`AccumulateUniqueHostPorts`), whatever the container's
-/// own index: `first` is that path. A port's protocol is defaulted to TCP before validation.
-fn check_host_port_conflicts(container: &Container, first: &FieldPath, found: &mut Vec<Violation>) {
-    let mut seen = HashSet::new();
-    for (index, port) in container.ports.iter().flatten().enumerate() {
-        let Some(host_port) = port.host_port.filter(|p| *p != 0) else {
-            continue;
-        };
-        let key = format!(
-            "{}/{}/{host_port}",
-            port.protocol.as_deref().unwrap_or("TCP"),
-            port.host_ip.as_deref().unwrap_or_default()
-        );
-        if !seen.insert(key.clone()) {
-            found.push(Violation::at(
-                PORTS,
-                &first.field("ports").index(index).field("hostPort"),
-                format!("Duplicate value: {key:?}"),
-            ));
-        }
+/// `validatePullPolicy`; an empty policy is defaulted before validation.
+fn check_pull_policy(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
+    if let Some(policy) = container
+        .image_pull_policy
+        .as_deref()
+        .filter(|p| !p.is_empty() && !["Always", "IfNotPresent", "Never"].contains(p))
+    {
+        found.push(Violation::at(
+            IMAGE_REQUIRED,
+            &path.field("imagePullPolicy"),
+            format!(
+                "Unsupported value: {policy:?}: supported values: \"Always\", \"IfNotPresent\", \"Never\""
+            ),
+        ));
     }
 }
 
@@ -385,10 +689,7 @@ fn check_ports(container: &Container, path: &FieldPath, found: &mut Vec<Violatio
             found.push(Violation::at(
                 PORTS,
                 &path().field("containerPort"),
-                format!(
-                    "Invalid value: {}: must be between 1 and 65535, inclusive",
-                    port.container_port
-                ),
+                format!("Invalid value: {}: {PORT_RANGE}", port.container_port),
             ));
         }
         if let Some(host_port) = port
@@ -398,7 +699,7 @@ fn check_ports(container: &Container, path: &FieldPath, found: &mut Vec<Violatio
             found.push(Violation::at(
                 PORTS,
                 &path().field("hostPort"),
-                format!("Invalid value: {host_port}: must be between 1 and 65535, inclusive"),
+                format!("Invalid value: {host_port}: {PORT_RANGE}"),
             ));
         }
         if let Some(protocol) = port
@@ -417,102 +718,201 @@ fn check_ports(container: &Container, path: &FieldPath, found: &mut Vec<Violatio
     }
 }
 
+/// kubernetes/kubernetes `pkg/apis/core/validation/validation.go`
+/// `ValidateContainerResourceRequirements` (`validateResourceRequirements` with
+/// `validateContainerResourceName`): every limit, then every request, then the hugepages
+/// rule. Quantities are printed as the apiserver prints them (`Quantity.String`).
 fn check_resources(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
     let Some(resources) = &container.resources else {
         return;
     };
     let path = path.field("resources");
-    let requests = parse_quantities(&path.field("requests"), resources.requests.as_ref(), found);
-    let limits = parse_quantities(&path.field("limits"), resources.limits.as_ref(), found);
-    for (name, text, request) in requests {
-        let exceeded = limits
-            .iter()
-            .find(|(limit_name, _, limit)| *limit_name == name && request > *limit);
-        if let Some((_, limit_text, _)) = exceeded {
-            found.push(Violation::at(
-                RESOURCES,
-                &path.field("requests"),
-                format!("Invalid value: {text:?}: must be less than or equal to {name} limit of {limit_text}"),
-            ));
+    let limits_path = path.field("limits");
+    let requests_path = path.field("requests");
+    let mut report = |path: &FieldPath, message: String| {
+        found.push(Violation::at(RESOURCES, path, message));
+    };
+    let (mut compute, mut hugepages) = (false, false);
+    let mut limits = BTreeMap::new();
+    for (name, quantity) in resources.limits.iter().flatten() {
+        let key_path = limits_path.key(name);
+        if let Some(value) = check_quantity(name, &quantity.0, &key_path, &mut report) {
+            limits.insert(name.as_str(), value);
         }
+        hugepages |= is_hugepages(name);
+        compute |= matches!(name.as_str(), "cpu" | "memory");
     }
-}
-
-/// The valid quantities of a resource list, reporting the others.
-fn parse_quantities<'a>(
-    path: &FieldPath,
-    list: Option<&'a ResourceList>,
-    found: &mut Vec<Violation>,
-) -> Vec<(&'a str, &'a str, Quantity)> {
-    let mut values = Vec::new();
-    for (name, quantity) in list.into_iter().flatten() {
-        let text = quantity.0.as_str();
-        match Quantity::parse(text) {
-            Ok(value) if value.is_negative() => found.push(Violation::at(
-                RESOURCES,
-                &path.key(name),
-                format!("Invalid value: {text:?}: must be greater than or equal to 0"),
-            )),
-            Ok(value) => values.push((name.as_str(), text, value)),
-            Err(error) => found.push(Violation::at(
-                RESOURCES,
-                &path.key(name),
-                format!("Invalid value: {text:?}: {error}"),
-            )),
-        }
-    }
-    values
-}
-
-/// kubernetes/kubernetes `pkg/apis/core/validation/validation.go` `ValidateVolumeMounts`, check
-/// for check in its order: an empty name is both required and not found, and a repeated
-/// mount path is not unique even when empty. Its subPath and subPathExpr errors are reported
-/// on the list's path (`fldPath.Child("subPath")`), not the mount's, and so are they here.
-fn check_volume_mounts(
-    container: &Container,
-    path: &FieldPath,
-    volumes: &HashSet<&str>,
-    found: &mut Vec<Violation>,
-) {
-    let list = path.field("volumeMounts");
-    let mut mount_paths = HashSet::new();
-    for (index, mount) in container.volume_mounts.iter().flatten().enumerate() {
-        let path = || list.index(index);
-        let mut report = |field: &'static str, message: String| {
-            found.push(Violation::at(VOLUME_MOUNTS, &path().field(field), message));
-        };
-        if mount.name.is_empty() {
-            report("name", "Required value".to_owned());
-        }
-        if !volumes.contains(mount.name.as_str()) {
-            report("name", format!("Not found: {:?}", mount.name));
-        }
-        if mount.mount_path.is_empty() {
-            report("mountPath", "Required value".to_owned());
-        }
-        if !mount_paths.insert(mount.mount_path.as_str()) {
-            report(
-                "mountPath",
-                format!("Invalid value: {:?}: must be unique", mount.mount_path),
-            );
-        }
-        let sub_path = mount.sub_path.as_deref().filter(|p| !p.is_empty());
-        if let Some(sub_path) = sub_path {
-            check_local_descending_path(sub_path, &list.field("subPath"), found);
-        }
-        if let Some(expression) = mount.sub_path_expr.as_deref().filter(|p| !p.is_empty()) {
-            if sub_path.is_some() {
-                found.push(Violation::at(
-                    VOLUME_MOUNTS,
-                    &path().field("subPathExpr"),
-                    format!(
-                        "Invalid value: {expression:?}: subPathExpr and subPath are mutually exclusive"
-                    ),
-                ));
+    for (name, quantity) in resources.requests.iter().flatten() {
+        let key_path = requests_path.key(name);
+        let value = check_quantity(name, &quantity.0, &key_path, &mut report);
+        let overcommit = is_native(name) && !is_hugepages(name);
+        match (value, resources.limits.as_ref().and_then(|l| l.get(name))) {
+            (Some(request), Some(_)) => {
+                if let Some(limit) = limits.get(name.as_str()) {
+                    if request.value != limit.value && !overcommit {
+                        report(
+                            &requests_path,
+                            format!(
+                                "Invalid value: \"{request}\": must be equal to {name} limit of {limit}"
+                            ),
+                        );
+                    } else if request.value > limit.value {
+                        report(
+                            &requests_path,
+                            format!(
+                                "Invalid value: \"{request}\": must be less than or equal to {name} limit of {limit}"
+                            ),
+                        );
+                    }
+                }
             }
-            check_local_descending_path(expression, &list.field("subPathExpr"), found);
+            (_, None) if !overcommit => report(
+                &limits_path,
+                "Required value: Limit must be set for non overcommitable resources".to_owned(),
+            ),
+            _ => {}
         }
+        hugepages |= is_hugepages(name);
+        compute |= matches!(name.as_str(), "cpu" | "memory");
     }
+    if hugepages && !compute {
+        report(
+            &path,
+            "Forbidden: HugePages require cpu or memory".to_owned(),
+        );
+    }
+}
+
+/// A resource's name and quantity (`validateContainerResourceName`,
+/// `ValidateResourceQuantityValue`, `validateResourceQuantityHugePageValue`); the quantity
+/// when it parses.
+fn check_quantity(
+    name: &str,
+    text: &str,
+    path: &FieldPath,
+    report: &mut impl FnMut(&FieldPath, String),
+) -> Option<Written> {
+    for message in container_resource_name_errors(name) {
+        report(path, format!("Invalid value: {name:?}: {message}"));
+    }
+    let value = match Written::parse(text) {
+        Ok(value) => value,
+        Err(error) => {
+            report(path, format!("Invalid value: {text:?}: {error}"));
+            return None;
+        }
+    };
+    if value.value.is_negative() {
+        report(
+            path,
+            format!("Invalid value: \"{value}\": must be greater than or equal to 0"),
+        );
+    }
+    // The apiserver prints this value as a Go struct (`%#v` of a `resource.Quantity`); its
+    // text stands in for it.
+    if is_integer_resource(name) && value.value.ceil_millis() % 1000 != 0 {
+        report(
+            path,
+            format!("Invalid value: \"{value}\": must be an integer"),
+        );
+    }
+    if is_hugepages(name) && !hugepages_divisible(name, value.value) {
+        report(
+            path,
+            format!(
+                "Invalid value: \"{value}\": {value} is not positive integer multiple of {name}"
+            ),
+        );
+    }
+    Some(value)
+}
+
+/// kubernetes/kubernetes `pkg/apis/core/helper/helpers.go` `IsStandardResourceName`.
+const STANDARD_RESOURCES: &[&str] = &[
+    "cpu",
+    "memory",
+    "ephemeral-storage",
+    "requests.cpu",
+    "requests.memory",
+    "requests.ephemeral-storage",
+    "limits.cpu",
+    "limits.memory",
+    "limits.ephemeral-storage",
+    "pods",
+    "resourcequotas",
+    "services",
+    "replicationcontrollers",
+    "secrets",
+    "configmaps",
+    "persistentvolumeclaims",
+    "storage",
+    "requests.storage",
+    "services.nodeports",
+    "services.loadbalancers",
+];
+
+/// `IsIntegerResourceName`'s object counts; extended resources are integers too.
+const INTEGER_RESOURCES: &[&str] = &[
+    "pods",
+    "resourcequotas",
+    "services",
+    "replicationcontrollers",
+    "secrets",
+    "configmaps",
+    "persistentvolumeclaims",
+    "services.nodeports",
+    "services.loadbalancers",
+];
+
+fn is_hugepages(name: &str) -> bool {
+    name.starts_with("hugepages-")
+}
+
+/// `IsNativeResource`: unprefixed, or in the `kubernetes.io/` namespace.
+fn is_native(name: &str) -> bool {
+    !name.contains('/') || name.contains("kubernetes.io/")
+}
+
+/// `IsExtendedResourceName`.
+fn is_extended(name: &str) -> bool {
+    !is_native(name)
+        && !name.starts_with("requests.")
+        && qualified_name_errors(&format!("requests.{name}")).is_empty()
+}
+
+fn is_integer_resource(name: &str) -> bool {
+    INTEGER_RESOURCES.contains(&name) || is_extended(name)
+}
+
+/// `validateContainerResourceName` (after `validateResourceName`).
+fn container_resource_name_errors(name: &str) -> Vec<String> {
+    let mut errors = qualified_name_errors(name);
+    let unprefixed = !name.contains('/');
+    let standard = STANDARD_RESOURCES.contains(&name)
+        || is_hugepages(name)
+        || name.starts_with("requests.hugepages-");
+    if errors.is_empty() && unprefixed && !standard {
+        errors.push("must be a standard resource type or fully qualified".to_owned());
+    }
+    if unprefixed {
+        if !matches!(name, "cpu" | "memory" | "ephemeral-storage") && !is_hugepages(name) {
+            errors.push("must be a standard resource for containers".to_owned());
+        }
+    } else if !is_native(name) && !is_extended(name) {
+        errors.push("doesn't follow extended resource name standard".to_owned());
+    }
+    errors
+}
+
+/// `IsHugePageResourceValueDivisible`: the page size (after `hugepages-`) is a positive whole
+/// quantity that divides the value (both rounded up to whole units).
+fn hugepages_divisible(name: &str, value: Quantity) -> bool {
+    let Ok(page) = Quantity::parse(&name["hugepages-".len()..]) else {
+        return false;
+    };
+    page > Quantity::ZERO
+        && page.ceil_millis() % 1000 == 0
+        && value.ceil_units() % page.ceil_units() == 0
 }
 
 /// `validateLocalDescendingPath` and `validatePathNoBacksteps`: relative, and no `..` element
@@ -534,26 +934,37 @@ fn check_local_descending_path(target: &str, path: &FieldPath, found: &mut Vec<V
     }
 }
 
-fn check_env(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
-    for (index, var) in container.env.iter().flatten().enumerate() {
-        let path = || path.field("env").index(index).field("name");
-        if var.name.is_empty() {
-            found.push(Violation::at(ENV_NAMES, &path(), "Required value"));
-        } else if !var
-            .name
-            .bytes()
-            .all(|b| (b' '..=b'~').contains(&b) && b != b'=')
-        {
-            found.push(Violation::at(
-                ENV_NAMES,
-                &path(),
-                format!(
-                    "Invalid value: {:?}: a valid environment variable name must consist only of printable ASCII characters other than '='",
-                    var.name
-                ),
-            ));
-        }
+/// `IsRelaxedEnvVarName`: printable ASCII other than `=`.
+fn relaxed_env_name_errors(name: &str) -> Vec<&'static str> {
+    if name
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'=')
+    {
+        Vec::new()
+    } else {
+        vec![
+            "a valid environment variable name must consist only of printable ASCII characters other than '='",
+        ]
     }
+}
+
+/// `IsEnvVarName`: `[-._a-zA-Z][-._a-zA-Z0-9]*`, and not `.`, `..` or `..`-prefixed.
+fn env_name_errors(name: &str) -> Vec<&'static str> {
+    let allowed = |b: u8| b.is_ascii_alphabetic() || matches!(b, b'-' | b'.' | b'_');
+    let mut errors = Vec::new();
+    let bytes = name.as_bytes();
+    if !(bytes.first().is_some_and(|b| allowed(*b))
+        && bytes.iter().all(|b| allowed(*b) || b.is_ascii_digit()))
+    {
+        errors.push("a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')");
+    }
+    match name {
+        "." => errors.push("must not be '.'"),
+        ".." => errors.push("must not be '..'"),
+        _ if name.starts_with("..") => errors.push("must not start with '..'"),
+        _ => {}
+    }
+    errors
 }
 
 #[cfg(test)]
