@@ -68,7 +68,7 @@ fn is_dns1123_subdomain(name: &str) -> bool {
 }
 
 /// `IsDNS1123Subdomain`.
-fn dns1123_subdomain_errors(name: &str) -> Vec<String> {
+pub fn dns1123_subdomain_errors(name: &str) -> Vec<String> {
     let mut errors = Vec::new();
     if name.len() > 253 {
         errors.push(max_len_error(253));
@@ -138,6 +138,32 @@ fn is_label_key_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// `IsConfigMapKey`.
+pub fn config_map_key_errors(key: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    if key.len() > 253 {
+        errors.push(max_len_error(253));
+    }
+    if key.is_empty()
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    {
+        errors.push(regex_error(
+            "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+            "[-._a-zA-Z0-9]+",
+            &["key.name", "KEY_NAME", "key-name"],
+        ));
+    }
+    match key {
+        "." => errors.push("must not be '.'".to_owned()),
+        ".." => errors.push("must not be '..'".to_owned()),
+        _ if key.starts_with("..") => errors.push("must not start with '..'".to_owned()),
+        _ => {}
+    }
+    errors
+}
+
 /// `IsHTTPHeaderName`.
 pub fn http_header_name_errors(name: &str) -> Vec<String> {
     if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
@@ -167,9 +193,10 @@ pub fn port_name_errors(name: &str) -> Vec<&'static str> {
     if name.len() > 15 {
         errors.push("must be no more than 15 characters");
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     {
         errors.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)");
     }

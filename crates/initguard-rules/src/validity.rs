@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use initguard_core::k8s_openapi::api::core::v1::{
-    Container, ExecAction, GRPCAction, HTTPGetAction, LifecycleHandler, Probe, SleepAction,
+    Container, EnvVarSource, ExecAction, GRPCAction, HTTPGetAction, LifecycleHandler, Probe, SleepAction,
     TCPSocketAction,
 };
 use initguard_core::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -18,7 +18,8 @@ use serde::Deserialize;
 use crate::quantity::{Quantity, Written};
 use crate::settings::SettingsError;
 use crate::text::{
-    dns1123_label_errors, http_header_name_errors, port_name_errors, qualified_name_errors,
+    config_map_key_errors, dns1123_label_errors, dns1123_subdomain_errors,
+    http_header_name_errors, port_name_errors, qualified_name_errors,
 };
 
 pub const NAME: &str = "init-container-validity";
@@ -111,6 +112,14 @@ impl Policy for InitContainerValidity {
             // container port, for init containers too.
             host_network: workload.spec.host_network == Some(true),
             volumes,
+            image_volumes: workload
+                .spec
+                .volumes
+                .iter()
+                .flatten()
+                .filter(|v| v.image.is_some())
+                .map(|v| v.name.as_str())
+                .collect(),
         };
         let mut found = Vec::new();
         // `validateInitContainers`: names must be unique among regular and init containers.
@@ -170,6 +179,8 @@ struct Check<'a> {
     grace_period: i64,
     host_network: bool,
     volumes: HashSet<&'a str>,
+    /// The volumes whose source is an OCI image, which take no sub-paths.
+    image_volumes: HashSet<&'a str>,
 }
 
 /// The first release that serves sidecars (`restartPolicy: Always` on init containers):
@@ -185,6 +196,9 @@ const SLEEP_ACTION: Release = Release::new(30);
 const SLEEP_ZERO: Release = Release::new(33);
 /// `RelaxedEnvironmentVariableValidation`: beta, on by default, from v1.32.
 const RELAXED_ENV_NAMES: Release = Release::new(32);
+/// `InPlacePodVerticalScaling`: beta, on by default, from v1.33; before, `resizePolicy` is
+/// dropped, and from then on init containers may have it (`AllowSidecarResizePolicy`).
+const IN_PLACE_RESIZE: Release = Release::new(33);
 
 impl Check<'_> {
     /// `validateContainerCommon`, in its order, for the fields this rule covers.
@@ -202,11 +216,16 @@ impl Check<'_> {
             }
         }
         self.image(container, path, found);
+        check_termination_message_policy(container, path, found);
         check_ports(container, path, found);
         self.env(container, path, found);
+        self.env_from(container, path, found);
         self.volume_mounts(container, path, found);
         check_pull_policy(container, path, found);
         check_resources(container, path, found);
+        if self.release >= IN_PLACE_RESIZE {
+            check_resize_policy(container, path, found);
+        }
         if self.release >= SIDECARS {
             check_restart_policy(container, path, found);
         }
@@ -227,25 +246,81 @@ impl Check<'_> {
         }
     }
 
-    /// `ValidateEnv`: relaxed names (printable ASCII but `=`) from v1.32, C-like names before.
+    /// `ValidateEnv`: relaxed names (printable ASCII but `=`) from v1.32, C-like names before;
+    /// then where the value comes from (`validateEnvVarValueFrom`).
     fn env(&self, container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
         for (index, var) in container.env.iter().flatten().enumerate() {
-            let path = path.field("env").index(index).field("name");
+            let path = path.field("env").index(index);
             if var.name.is_empty() {
-                found.push(Violation::at(ENV_NAMES, &path, "Required value"));
-                continue;
-            }
-            let messages = if self.release >= RELAXED_ENV_NAMES {
-                relaxed_env_name_errors(&var.name)
+                found.push(Violation::at(ENV_NAMES, &path.field("name"), "Required value"));
             } else {
-                env_name_errors(&var.name)
-            };
-            for message in messages {
-                found.push(Violation::at(
+                self.env_name(&var.name, &path.field("name"), found);
+            }
+            if let Some(source) = &var.value_from {
+                value_from(source, var.value.as_deref(), &path.field("valueFrom"), found);
+            }
+        }
+    }
+
+    fn env_name(&self, name: &str, path: &FieldPath, found: &mut Vec<Violation>) {
+        let messages = if self.release >= RELAXED_ENV_NAMES {
+            relaxed_env_name_errors(name)
+        } else {
+            env_name_errors(name)
+        };
+        for message in messages {
+            found.push(Violation::at(
+                ENV_NAMES,
+                path,
+                format!("Invalid value: {name:?}: {message}"),
+            ));
+        }
+    }
+
+    /// `ValidateEnvFrom`: the prefix is an env var name, and exactly one of a ConfigMap or a
+    /// Secret is named (as a DNS subdomain that may end in `-`).
+    fn env_from(&self, container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
+        let list = path.field("envFrom");
+        for (index, source) in container.env_from.iter().flatten().enumerate() {
+            let path = list.index(index);
+            if let Some(prefix) = source.prefix.as_deref().filter(|p| !p.is_empty()) {
+                self.env_name(prefix, &path.field("prefix"), found);
+            }
+            let refs = [
+                ("configMapRef", source.config_map_ref.as_ref().map(|r| r.name.as_str())),
+                ("secretRef", source.secret_ref.as_ref().map(|r| r.name.as_str())),
+            ];
+            let mut sources = 0;
+            for (field, name) in refs {
+                let Some(name) = name else { continue };
+                sources += 1;
+                let path = path.field(field).field("name");
+                if name.is_empty() {
+                    found.push(Violation::at(ENV_NAMES, &path, "Required value"));
+                    continue;
+                }
+                // `NameIsDNSSubdomain(name, prefix: true)` masks one trailing dash.
+                let masked = name.strip_suffix('-').map_or_else(|| name.to_owned(), |n| format!("{n}a"));
+                for message in dns1123_subdomain_errors(&masked) {
+                    found.push(Violation::at(
+                        ENV_NAMES,
+                        &path,
+                        format!("Invalid value: {name:?}: {message}"),
+                    ));
+                }
+            }
+            match sources {
+                0 => found.push(Violation::at(
                     ENV_NAMES,
-                    &path,
-                    format!("Invalid value: {:?}: {message}", var.name),
-                ));
+                    &list,
+                    "Invalid value: \"\": must specify one of: `configMapRef` or `secretRef`",
+                )),
+                1 => {}
+                _ => found.push(Violation::at(
+                    ENV_NAMES,
+                    &list,
+                    "Invalid value: \"\": may not have more than one field specified at a time",
+                )),
             }
         }
     }
@@ -279,10 +354,25 @@ impl Check<'_> {
                 );
             }
             let sub_path = mount.sub_path.as_deref().filter(|p| !p.is_empty());
+            let expression = mount.sub_path_expr.as_deref().filter(|p| !p.is_empty());
+            if self.image_volumes.contains(mount.name.as_str()) {
+                if let Some(sub_path) = sub_path {
+                    report(
+                        "subPath",
+                        format!("Invalid value: {sub_path:?}: not allowed in image volume sources"),
+                    );
+                }
+                if let Some(expression) = expression {
+                    report(
+                        "subPathExpr",
+                        format!("Invalid value: {expression:?}: not allowed in image volume sources"),
+                    );
+                }
+            }
             if let Some(sub_path) = sub_path {
                 check_local_descending_path(sub_path, &list.field("subPath"), found);
             }
-            if let Some(expression) = mount.sub_path_expr.as_deref().filter(|p| !p.is_empty()) {
+            if let Some(expression) = expression {
                 if sub_path.is_some() {
                     found.push(Violation::at(
                         VOLUME_MOUNTS,
@@ -642,6 +732,158 @@ fn check_restart_policy(container: &Container, path: &FieldPath, found: &mut Vec
     }
 }
 
+/// `validateEnvVarValueFrom`: exactly one source, and no `value` beside it; the key
+/// selectors name a ConfigMap or Secret and a key.
+fn value_from(
+    source: &EnvVarSource,
+    value: Option<&str>,
+    path: &FieldPath,
+    found: &mut Vec<Violation>,
+) {
+    let mut report = |path: FieldPath, message: String| {
+        found.push(Violation::at(ENV_NAMES, &path, message));
+    };
+    let mut sources = 0;
+    if let Some(field_ref) = &source.field_ref {
+        sources += 1;
+        if field_ref.field_path.is_empty() {
+            report(path.field("fieldRef").field("fieldPath"), "Required value".to_owned());
+        }
+    }
+    if let Some(resource_ref) = &source.resource_field_ref {
+        sources += 1;
+        let path = path.field("resourceFieldRef");
+        let resource = resource_ref.resource.as_str();
+        if resource.is_empty() {
+            report(path.field("resource"), "Required value".to_owned());
+        } else if !DOWNWARD_API_RESOURCES.contains(&resource)
+            && !resource.starts_with("limits.hugepages-")
+            && !resource.starts_with("requests.hugepages-")
+        {
+            report(
+                path.field("resource"),
+                format!(
+                    "Unsupported value: {resource:?}: supported values: {}",
+                    quoted_list(DOWNWARD_API_RESOURCES)
+                ),
+            );
+        }
+    }
+    let selectors = [
+        (
+            "configMapKeyRef",
+            source.config_map_key_ref.as_ref().map(|s| (s.name.as_str(), s.key.as_str())),
+        ),
+        (
+            "secretKeyRef",
+            source.secret_key_ref.as_ref().map(|s| (s.name.as_str(), s.key.as_str())),
+        ),
+    ];
+    for (field, selector) in selectors {
+        let Some((name, key)) = selector else { continue };
+        sources += 1;
+        let path = path.field(field);
+        for message in dns1123_subdomain_errors(name) {
+            report(path.field("name"), format!("Invalid value: {name:?}: {message}"));
+        }
+        if key.is_empty() {
+            report(path.field("key"), "Required value".to_owned());
+        } else {
+            for message in config_map_key_errors(key) {
+                report(path.field("key"), format!("Invalid value: {key:?}: {message}"));
+            }
+        }
+    }
+    // `fileKeyRef` (EnvFiles) is counted, so that it is never taken for a missing source.
+    sources += usize::from(source.file_key_ref.is_some());
+    if sources == 0 {
+        report(path.clone(), "Invalid value: \"\": must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`".to_owned());
+    } else if value.is_some_and(|v| !v.is_empty()) {
+        report(
+            path.clone(),
+            "Invalid value: \"\": may not be specified when `value` is not empty".to_owned(),
+        );
+    } else if sources > 1 {
+        report(
+            path.clone(),
+            "Invalid value: \"\": may not have more than one field specified at a time".to_owned(),
+        );
+    }
+}
+
+/// `validContainerResourceFieldPathExpressions`, sorted as `sets.List` prints them.
+const DOWNWARD_API_RESOURCES: &[&str] = &[
+    "limits.cpu",
+    "limits.ephemeral-storage",
+    "limits.memory",
+    "requests.cpu",
+    "requests.ephemeral-storage",
+    "requests.memory",
+];
+
+fn quoted_list(values: &[&str]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `validateContainerCommon`: the policy is defaulted to `File` when empty.
+fn check_termination_message_policy(
+    container: &Container,
+    path: &FieldPath,
+    found: &mut Vec<Violation>,
+) {
+    if let Some(policy) = container
+        .termination_message_policy
+        .as_deref()
+        .filter(|p| !p.is_empty() && !["File", "FallbackToLogsOnError"].contains(p))
+    {
+        found.push(Violation::at(
+            IMAGE_REQUIRED,
+            &path.field("terminationMessagePolicy"),
+            format!(
+                "Unsupported value: {policy:?}: supported values: \"File\", \"FallbackToLogsOnError\""
+            ),
+        ));
+    }
+}
+
+/// `validateResizePolicy`: each resource once, cpu or memory, with a known restart policy
+/// (the pod's own restart policy is `Always` unless set).
+fn check_resize_policy(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
+    let list = path.field("resizePolicy");
+    let mut seen = HashSet::new();
+    let mut report = |path: &FieldPath, message: String| {
+        found.push(Violation::at(RESOURCES, path, message));
+    };
+    for (index, policy) in container.resize_policy.iter().flatten().enumerate() {
+        let resource = policy.resource_name.as_str();
+        if !seen.insert(resource) {
+            report(&list.index(index), format!("Duplicate value: {resource:?}"));
+        }
+        match resource {
+            "cpu" | "memory" => {}
+            "" => report(&list, "Required value".to_owned()),
+            other => report(
+                &list,
+                format!("Unsupported value: {other:?}: supported values: \"cpu\", \"memory\""),
+            ),
+        }
+        match policy.restart_policy.as_str() {
+            "NotRequired" | "RestartContainer" => {}
+            "" => report(&list, "Required value".to_owned()),
+            other => report(
+                &list,
+                format!(
+                    "Unsupported value: {other:?}: supported values: \"NotRequired\", \"RestartContainer\""
+                ),
+            ),
+        }
+    }
+}
+
 /// `validatePullPolicy`; an empty policy is defaulted before validation.
 fn check_pull_policy(container: &Container, path: &FieldPath, found: &mut Vec<Violation>) {
     if let Some(policy) = container
@@ -663,15 +905,17 @@ fn check_ports(container: &Container, path: &FieldPath, found: &mut Vec<Violatio
     let mut names = HashSet::new();
     for (index, port) in container.ports.iter().flatten().enumerate() {
         let path = || path.field("ports").index(index);
+        // `validateContainerPorts`: an invalid name is not also a duplicate.
         if let Some(name) = port.name.as_deref().filter(|n| !n.is_empty()) {
-            for message in port_name_errors(name) {
+            let messages = port_name_errors(name);
+            for message in &messages {
                 found.push(Violation::at(
                     PORTS,
                     &path().field("name"),
                     format!("Invalid value: {name:?}: {message}"),
                 ));
             }
-            if !names.insert(name) {
+            if messages.is_empty() && !names.insert(name) {
                 found.push(Violation::at(
                     PORTS,
                     &path().field("name"),
