@@ -850,6 +850,9 @@ const SAFE_SYSCTLS: &[(&str, u32)] = &[
     ("net.ipv4.tcp_keepalive_probes", 29),
     ("net.ipv4.tcp_rmem", 32),
     ("net.ipv4.tcp_wmem", 32),
+    // kubernetes/kubernetes #138389.
+    ("net.ipv4.tcp_slow_start_after_idle", 37),
+    ("net.ipv4.tcp_notsent_lowat", 37),
 ];
 
 fn sysctls(pod: &PodView<'_>) -> Option<Finding> {

@@ -16,20 +16,15 @@ const RFC1123_WORDING: Release = Release::new(20);
 /// `RegexError`: the message, its examples and the pattern, in the apiserver's punctuation
 /// (each example is followed by `', '`, so a second one reads `',  or '`).
 fn regex_error(message: &str, format: &str, examples: &[&str]) -> String {
-    let mut text = message.to_owned();
-    if !examples.is_empty() {
-        text.push_str(" (e.g. ");
-        for (index, example) in examples.iter().enumerate() {
-            if index > 0 {
-                text.push_str(" or ");
-            }
-            text.push_str(&format!("'{example}', "));
-        }
-        text.push_str(&format!("regex used for validation is '{format}')"));
-    } else {
-        text.push_str(&format!(" (regex used for validation is '{format}')"));
+    if examples.is_empty() {
+        return format!("{message} (regex used for validation is '{format}')");
     }
-    text
+    let examples = examples
+        .iter()
+        .map(|example| format!("'{example}', "))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    format!("{message} (e.g. {examples}regex used for validation is '{format}')")
 }
 
 fn max_len_error(length: usize) -> String {

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use initguard_core::k8s_openapi::api::core::v1::{
-    Container, EnvVarSource, ExecAction, GRPCAction, HTTPGetAction, LifecycleHandler, Probe, SleepAction,
-    TCPSocketAction,
+    Container, EnvVarSource, ExecAction, GRPCAction, HTTPGetAction, LifecycleHandler, Probe,
+    SleepAction, TCPSocketAction,
 };
 use initguard_core::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use initguard_core::{
@@ -18,8 +18,8 @@ use serde::Deserialize;
 use crate::quantity::{Quantity, Written};
 use crate::settings::SettingsError;
 use crate::text::{
-    config_map_key_errors, dns1123_label_errors, dns1123_subdomain_errors,
-    http_header_name_errors, port_name_errors, qualified_name_errors,
+    config_map_key_errors, dns1123_label_errors, dns1123_subdomain_errors, http_header_name_errors,
+    port_name_errors, qualified_name_errors,
 };
 
 pub const NAME: &str = "init-container-validity";
@@ -252,12 +252,21 @@ impl Check<'_> {
         for (index, var) in container.env.iter().flatten().enumerate() {
             let path = path.field("env").index(index);
             if var.name.is_empty() {
-                found.push(Violation::at(ENV_NAMES, &path.field("name"), "Required value"));
+                found.push(Violation::at(
+                    ENV_NAMES,
+                    &path.field("name"),
+                    "Required value",
+                ));
             } else {
                 self.env_name(&var.name, &path.field("name"), found);
             }
             if let Some(source) = &var.value_from {
-                value_from(source, var.value.as_deref(), &path.field("valueFrom"), found);
+                value_from(
+                    source,
+                    var.value.as_deref(),
+                    &path.field("valueFrom"),
+                    found,
+                );
             }
         }
     }
@@ -287,8 +296,14 @@ impl Check<'_> {
                 self.env_name(prefix, &path.field("prefix"), found);
             }
             let refs = [
-                ("configMapRef", source.config_map_ref.as_ref().map(|r| r.name.as_str())),
-                ("secretRef", source.secret_ref.as_ref().map(|r| r.name.as_str())),
+                (
+                    "configMapRef",
+                    source.config_map_ref.as_ref().map(|r| r.name.as_str()),
+                ),
+                (
+                    "secretRef",
+                    source.secret_ref.as_ref().map(|r| r.name.as_str()),
+                ),
             ];
             let mut sources = 0;
             for (field, name) in refs {
@@ -300,7 +315,9 @@ impl Check<'_> {
                     continue;
                 }
                 // `NameIsDNSSubdomain(name, prefix: true)` masks one trailing dash.
-                let masked = name.strip_suffix('-').map_or_else(|| name.to_owned(), |n| format!("{n}a"));
+                let masked = name
+                    .strip_suffix('-')
+                    .map_or_else(|| name.to_owned(), |n| format!("{n}a"));
                 for message in dns1123_subdomain_errors(&masked) {
                     found.push(Violation::at(
                         ENV_NAMES,
@@ -365,7 +382,9 @@ impl Check<'_> {
                 if let Some(expression) = expression {
                     report(
                         "subPathExpr",
-                        format!("Invalid value: {expression:?}: not allowed in image volume sources"),
+                        format!(
+                            "Invalid value: {expression:?}: not allowed in image volume sources"
+                        ),
                     );
                 }
             }
@@ -747,7 +766,10 @@ fn value_from(
     if let Some(field_ref) = &source.field_ref {
         sources += 1;
         if field_ref.field_path.is_empty() {
-            report(path.field("fieldRef").field("fieldPath"), "Required value".to_owned());
+            report(
+                path.field("fieldRef").field("fieldPath"),
+                "Required value".to_owned(),
+            );
         }
     }
     if let Some(resource_ref) = &source.resource_field_ref {
@@ -772,25 +794,39 @@ fn value_from(
     let selectors = [
         (
             "configMapKeyRef",
-            source.config_map_key_ref.as_ref().map(|s| (s.name.as_str(), s.key.as_str())),
+            source
+                .config_map_key_ref
+                .as_ref()
+                .map(|s| (s.name.as_str(), s.key.as_str())),
         ),
         (
             "secretKeyRef",
-            source.secret_key_ref.as_ref().map(|s| (s.name.as_str(), s.key.as_str())),
+            source
+                .secret_key_ref
+                .as_ref()
+                .map(|s| (s.name.as_str(), s.key.as_str())),
         ),
     ];
     for (field, selector) in selectors {
-        let Some((name, key)) = selector else { continue };
+        let Some((name, key)) = selector else {
+            continue;
+        };
         sources += 1;
         let path = path.field(field);
         for message in dns1123_subdomain_errors(name) {
-            report(path.field("name"), format!("Invalid value: {name:?}: {message}"));
+            report(
+                path.field("name"),
+                format!("Invalid value: {name:?}: {message}"),
+            );
         }
         if key.is_empty() {
             report(path.field("key"), "Required value".to_owned());
         } else {
             for message in config_map_key_errors(key) {
-                report(path.field("key"), format!("Invalid value: {key:?}: {message}"));
+                report(
+                    path.field("key"),
+                    format!("Invalid value: {key:?}: {message}"),
+                );
             }
         }
     }

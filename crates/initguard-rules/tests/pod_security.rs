@@ -422,6 +422,19 @@ const CASES: &[Case] = &[
         },
         fires: &[("sysctls", 0..32)],
     },
+    // kubernetes/kubernetes #138389 (v1.37): `sysctlsAllowedV1Dot37` in
+    // pod-security-admission `policy/check_sysctls.go`.
+    Case {
+        name: "sysctls allowed from v1.37",
+        level: B,
+        change: |p| {
+            pod_context(p)["sysctls"] = json!([
+                {"name": "net.ipv4.tcp_slow_start_after_idle", "value": "0"},
+                {"name": "net.ipv4.tcp_notsent_lowat", "value": "16384"},
+            ]);
+        },
+        fires: &[("sysctls", 0..37)],
+    },
     Case {
         name: "safe sysctls since v1.0",
         level: B,

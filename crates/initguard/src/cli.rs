@@ -501,8 +501,8 @@ fn run_rules(id: Option<&str>) -> anyhow::Result<ExitCode> {
             for rule in rules {
                 writeln!(
                     stdout,
-                    "{:<id_width$}  {:<policy_width$}  {}",
-                    rule.id, rule.policy, rule.summary
+                    "{:<id_width$}  {:<policy_width$}  {} [Kubernetes {}]",
+                    rule.id, rule.policy, rule.summary, rule.releases
                 )?;
             }
         }
@@ -512,6 +512,7 @@ fn run_rules(id: Option<&str>) -> anyhow::Result<ExitCode> {
                 .find(|r| r.id.eq_ignore_ascii_case(id))
                 .with_context(|| format!("no rule {id:?}: `initguard rules` lists them"))?;
             writeln!(stdout, "{} ({}): {}", rule.id, rule.policy, rule.summary)?;
+            writeln!(stdout, "Kubernetes releases: {}", rule.releases)?;
             if !rule.settings.is_empty() {
                 writeln!(stdout, "settings: {}", rule.settings)?;
             }
