@@ -207,6 +207,39 @@ pub fn port_name_errors(name: &str) -> Vec<&'static str> {
     errors
 }
 
+/// `IsRelaxedEnvVarName`: printable ASCII other than `=`.
+pub fn relaxed_env_name_errors(name: &str) -> Vec<&'static str> {
+    if name
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'=')
+    {
+        Vec::new()
+    } else {
+        vec![
+            "a valid environment variable name must consist only of printable ASCII characters other than '='",
+        ]
+    }
+}
+
+/// `IsEnvVarName`: `[-._a-zA-Z][-._a-zA-Z0-9]*`, and not `.`, `..` or `..`-prefixed.
+pub fn env_name_errors(name: &str) -> Vec<&'static str> {
+    let allowed = |b: u8| b.is_ascii_alphabetic() || matches!(b, b'-' | b'.' | b'_');
+    let mut errors = Vec::new();
+    let bytes = name.as_bytes();
+    if !(bytes.first().is_some_and(|b| allowed(*b))
+        && bytes.iter().all(|b| allowed(*b) || b.is_ascii_digit()))
+    {
+        errors.push("a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')");
+    }
+    match name {
+        "." => errors.push("must not be '.'"),
+        ".." => errors.push("must not be '..'"),
+        _ if name.starts_with("..") => errors.push("must not start with '..'"),
+        _ => {}
+    }
+    errors
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use initguard_core::k8s_openapi::api::core::v1::{
     Container, EnvVarSource, ExecAction, GRPCAction, HTTPGetAction, LifecycleHandler, Probe,
-    SleepAction, TCPSocketAction,
+    SleepAction, TCPSocketAction, VolumeMount,
 };
 use initguard_core::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use initguard_core::{
@@ -18,8 +18,8 @@ use serde::Deserialize;
 use crate::quantity::{Quantity, Written};
 use crate::settings::SettingsError;
 use crate::text::{
-    config_map_key_errors, dns1123_label_errors, dns1123_subdomain_errors, http_header_name_errors,
-    port_name_errors, qualified_name_errors,
+    config_map_key_errors, dns1123_label_errors, dns1123_subdomain_errors, env_name_errors,
+    http_header_name_errors, port_name_errors, qualified_name_errors, relaxed_env_name_errors,
 };
 
 pub const NAME: &str = "init-container-validity";
@@ -199,6 +199,8 @@ const RELAXED_ENV_NAMES: Release = Release::new(32);
 /// `InPlacePodVerticalScaling`: beta, on by default, from v1.33; before, `resizePolicy` is
 /// dropped, and from then on init containers may have it (`AllowSidecarResizePolicy`).
 const IN_PLACE_RESIZE: Release = Release::new(33);
+/// `RecursiveReadOnlyMounts`: beta, on by default, from v1.31; dropped before.
+const RECURSIVE_READ_ONLY: Release = Release::new(31);
 
 impl Check<'_> {
     /// `validateContainerCommon`, in its order, for the fields this rule covers.
@@ -402,6 +404,15 @@ impl Check<'_> {
                     ));
                 }
                 check_local_descending_path(expression, &list.field("subPathExpr"), found);
+            }
+            let privileged = container
+                .security_context
+                .as_ref()
+                .and_then(|sc| sc.privileged)
+                == Some(true);
+            check_mount_propagation(mount, privileged, &list.field("mountPropagation"), found);
+            if self.release >= RECURSIVE_READ_ONLY {
+                check_recursive_read_only(mount, &list.field("recursiveReadOnly"), found);
             }
         }
     }
@@ -1195,6 +1206,64 @@ fn hugepages_divisible(name: &str, value: Quantity) -> bool {
         && value.ceil_units() % page.ceil_units() == 0
 }
 
+/// `validateMountPropagation`: a known mode, and Bidirectional only for privileged containers.
+fn check_mount_propagation(
+    mount: &VolumeMount,
+    privileged: bool,
+    path: &FieldPath,
+    found: &mut Vec<Violation>,
+) {
+    let Some(mode) = mount.mount_propagation.as_deref() else {
+        return;
+    };
+    if !["Bidirectional", "HostToContainer", "None"].contains(&mode) {
+        found.push(Violation::at(
+            VOLUME_MOUNTS,
+            path,
+            format!(
+                "Unsupported value: {mode:?}: supported values: \"Bidirectional\", \"HostToContainer\", \"None\""
+            ),
+        ));
+    }
+    if mode == "Bidirectional" && !privileged {
+        found.push(Violation::at(
+            VOLUME_MOUNTS,
+            path,
+            "Forbidden: Bidirectional mount propagation is available only to privileged containers",
+        ));
+    }
+}
+
+/// `validateMountRecursiveReadOnly`: recursive read-only needs a read-only mount without
+/// propagation.
+fn check_recursive_read_only(mount: &VolumeMount, path: &FieldPath, found: &mut Vec<Violation>) {
+    let Some(mode) = mount.recursive_read_only.as_deref() else {
+        return;
+    };
+    let mut report = |message: String| found.push(Violation::at(VOLUME_MOUNTS, path, message));
+    match mode {
+        "Disabled" => {}
+        "Enabled" | "IfPossible" => {
+            if mount.read_only != Some(true) {
+                report("Forbidden: may only be specified when readOnly is true".to_owned());
+            }
+            if mount
+                .mount_propagation
+                .as_deref()
+                .is_some_and(|m| m != "None")
+            {
+                report(
+                    "Forbidden: may only be specified when mountPropagation is None or not specified"
+                        .to_owned(),
+                );
+            }
+        }
+        other => report(format!(
+            "Unsupported value: {other:?}: supported values: \"Disabled\", \"Enabled\", \"IfPossible\""
+        )),
+    }
+}
+
 /// `validateLocalDescendingPath` and `validatePathNoBacksteps`: relative, and no `..` element
 /// (one error however many).
 fn check_local_descending_path(target: &str, path: &FieldPath, found: &mut Vec<Violation>) {
@@ -1212,39 +1281,6 @@ fn check_local_descending_path(target: &str, path: &FieldPath, found: &mut Vec<V
             format!("Invalid value: {target:?}: must not contain '..'"),
         ));
     }
-}
-
-/// `IsRelaxedEnvVarName`: printable ASCII other than `=`.
-fn relaxed_env_name_errors(name: &str) -> Vec<&'static str> {
-    if name
-        .bytes()
-        .all(|b| (b' '..=b'~').contains(&b) && b != b'=')
-    {
-        Vec::new()
-    } else {
-        vec![
-            "a valid environment variable name must consist only of printable ASCII characters other than '='",
-        ]
-    }
-}
-
-/// `IsEnvVarName`: `[-._a-zA-Z][-._a-zA-Z0-9]*`, and not `.`, `..` or `..`-prefixed.
-fn env_name_errors(name: &str) -> Vec<&'static str> {
-    let allowed = |b: u8| b.is_ascii_alphabetic() || matches!(b, b'-' | b'.' | b'_');
-    let mut errors = Vec::new();
-    let bytes = name.as_bytes();
-    if !(bytes.first().is_some_and(|b| allowed(*b))
-        && bytes.iter().all(|b| allowed(*b) || b.is_ascii_digit()))
-    {
-        errors.push("a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')");
-    }
-    match name {
-        "." => errors.push("must not be '.'"),
-        ".." => errors.push("must not be '..'"),
-        _ if name.starts_with("..") => errors.push("must not start with '..'"),
-        _ => {}
-    }
-    errors
 }
 
 #[cfg(test)]
