@@ -8,6 +8,7 @@
 
 pub mod image;
 pub mod matching;
+pub mod patch;
 pub mod path;
 pub mod pipeline;
 pub mod policy;
@@ -20,7 +21,7 @@ pub use k8s_openapi;
 pub use matching::MatchRules;
 pub use path::FieldPath;
 pub use pipeline::{Decision, Denial, Phase, Pipeline, PolicyEntry, PolicyReport};
-pub use policy::{FailurePolicy, Mode, Outcome, Policy, PolicyError, Violation};
+pub use policy::{FailurePolicy, Mode, Mutation, Outcome, Policy, PolicyError, Violation};
 pub use request::{Request, Review, ReviewError, ReviewVersion};
 pub use response::ReviewResponse;
 pub use workload::{

@@ -78,7 +78,7 @@ impl MatchRules {
 
     pub fn matches(&self, request: &Request) -> bool {
         self.matches_kind(request)
-            && self.matches_operation(&request.operation)
+            && self.matches_operation(&request.facts.operation)
             && self.matches_namespace(request)
             && self
                 .object_selector
@@ -92,7 +92,7 @@ impl MatchRules {
         }
         self.kinds
             .iter()
-            .any(|k| k == "*" || *k == request.kind.kind)
+            .any(|k| k == "*" || *k == request.facts.kind.kind)
     }
 
     fn matches_operation(&self, operation: &Operation) -> bool {
@@ -103,7 +103,7 @@ impl MatchRules {
     }
 
     fn matches_namespace(&self, request: &Request) -> bool {
-        let namespace = request.namespace.as_deref().unwrap_or_default();
+        let namespace = request.facts.namespace.as_deref().unwrap_or_default();
         if !self.namespaces.is_empty() && !self.namespaces.iter().any(|n| n == namespace) {
             return false;
         }
@@ -113,7 +113,7 @@ impl MatchRules {
         let Some(selector) = &self.namespace_selector else {
             return true;
         };
-        match &request.namespace_labels {
+        match &request.facts.namespace_labels {
             Some(labels) => selector_matches(selector, |key| labels.get(key).map(String::as_str)),
             None => selector_matches(selector, |key| {
                 (key == NAMESPACE_NAME_LABEL).then_some(namespace)
@@ -202,7 +202,7 @@ mod tests {
         );
         assert!(!rules.matches(&config_map));
         let mut delete = pod("default", json!({}));
-        delete.operation = Operation::Delete;
+        delete.facts_mut().operation = Operation::Delete;
         assert!(!rules.matches(&delete));
     }
 
@@ -223,7 +223,7 @@ mod tests {
         let by_label = rules(json!({"namespaceSelector": {"matchLabels": {"team": "a"}}}));
         let mut request = pod("apps", json!({}));
         assert!(!by_label.matches(&request), "unknown labels do not match");
-        request.namespace_labels = Some(namespace_labels(
+        request.facts_mut().namespace_labels = Some(namespace_labels(
             &json!({"metadata": {"name": "apps", "labels": {"team": "a"}}}),
         ));
         assert!(by_label.matches(&request));

@@ -40,8 +40,17 @@ pub struct Outcome {
     /// Advice that never denies, whatever the mode: findings like violations, with a rule id
     /// and a path where the policy has them.
     pub warnings: Vec<Violation>,
-    /// Changes to the object, relative to the object the policy was given.
-    pub patch: Option<json_patch::Patch>,
+    /// How the policy changed the object it was given; `None` when it did not.
+    pub mutation: Option<Mutation>,
+}
+
+/// A mutating policy's change to the object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mutation {
+    /// The whole changed object, as a native policy builds it.
+    Object(serde_json::Value),
+    /// RFC 6902 operations on the object it was given, as a WebAssembly policy returns them.
+    Patch(json_patch::Patch),
 }
 
 /// One unmet rule, at one place in the object.

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -66,7 +66,7 @@ impl Review {
     pub fn from_slice(body: &[u8]) -> Result<Self, ReviewError> {
         let review = Self::from_checked_slice(body)?;
         let request = &review.request;
-        for object in request.object.iter().chain(&request.old_object) {
+        for object in request.object.iter().chain(&request.facts.old_object) {
             object.check()?;
         }
         Ok(review)
@@ -218,9 +218,20 @@ impl Resource for RawObject {
     }
 }
 
-/// What every policy sees of one admission request.
+/// What every policy sees of one admission request: the facts of the request, shared by every
+/// policy of the chain, and the object as the policies before it left it.
 #[derive(Debug)]
 pub struct Request {
+    /// The request's facts; shared, never copied, as mutating policies change the object.
+    pub facts: Arc<Facts>,
+    object: Option<Object>,
+    review_json: OnceLock<String>,
+}
+
+/// What an admission request says that no policy changes: who asks to do what to which
+/// object, and the object as it was before an UPDATE.
+#[derive(Debug, Clone)]
+pub struct Facts {
     pub uid: String,
     pub kind: GroupVersionKind,
     pub resource: GroupVersionResource,
@@ -232,9 +243,7 @@ pub struct Request {
     /// Labels of the request's namespace when known (offline from Namespace manifests). The
     /// apiserver does not send them; see [`crate::matching`] for what applies then.
     pub namespace_labels: Option<BTreeMap<String, String>>,
-    object: Option<Object>,
     old_object: Option<Object>,
-    review_json: OnceLock<String>,
 }
 
 /// An object of a request: its body as received, its metadata and pod template typed on first
@@ -353,7 +362,7 @@ impl Request {
             &format!("{}s", kind.kind.to_lowercase()),
         );
         let object = Object::from_value(object);
-        Self {
+        let facts = Facts {
             uid: OFFLINE_UID.to_owned(),
             kind,
             resource,
@@ -370,14 +379,17 @@ impl Request {
             user_info: UserInfo::default(),
             dry_run: true,
             namespace_labels: None,
-            object: Some(object),
             old_object: None,
+        };
+        Self {
+            facts: Arc::new(facts),
+            object: Some(object),
             review_json: OnceLock::new(),
         }
     }
 
     fn from_admission(request: AdmissionRequest<RawObject>) -> Self {
-        Self {
+        let facts = Facts {
             uid: request.uid,
             kind: request.kind,
             resource: request.resource,
@@ -387,30 +399,30 @@ impl Request {
             user_info: request.user_info,
             dry_run: request.dry_run,
             namespace_labels: None,
-            object: request.object.map(Object::from_raw),
             old_object: request.old_object.map(Object::from_raw),
+        };
+        Self {
+            facts: Arc::new(facts),
+            object: request.object.map(Object::from_raw),
             review_json: OnceLock::new(),
         }
     }
 
     /// The same request about a changed object: what the next policy in the chain sees after
-    /// a mutating policy has run.
+    /// a mutating policy has run. The facts are shared, not copied.
     #[must_use]
     pub fn with_object(&self, object: Value) -> Self {
         Self {
-            uid: self.uid.clone(),
-            kind: self.kind.clone(),
-            resource: self.resource.clone(),
-            operation: self.operation.clone(),
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
-            user_info: self.user_info.clone(),
-            dry_run: self.dry_run,
-            namespace_labels: self.namespace_labels.clone(),
+            facts: Arc::clone(&self.facts),
             object: Some(Object::from_value(object)),
-            old_object: self.old_object.clone(),
             review_json: OnceLock::new(),
         }
+    }
+
+    /// The facts, to change before the request is shared (offline, the labels of the
+    /// request's namespace).
+    pub fn facts_mut(&mut self) -> &mut Facts {
+        Arc::make_mut(&mut self.facts)
     }
 
     /// The object as JSON (absent on DELETE).
@@ -430,16 +442,16 @@ impl Request {
             api_version: ReviewVersion::V1.api_version(),
             kind: "AdmissionReview",
             request: RequestOut {
-                uid: &self.uid,
-                kind: &self.kind,
-                resource: &self.resource,
-                name: &self.name,
-                namespace: self.namespace.as_deref(),
-                operation: &self.operation,
-                user_info: &self.user_info,
+                uid: &self.facts.uid,
+                kind: &self.facts.kind,
+                resource: &self.facts.resource,
+                name: &self.facts.name,
+                namespace: self.facts.namespace.as_deref(),
+                operation: &self.facts.operation,
+                user_info: &self.facts.user_info,
                 object: self.object.as_ref(),
-                old_object: self.old_object.as_ref(),
-                dry_run: self.dry_run,
+                old_object: self.facts.old_object.as_ref(),
+                dry_run: self.facts.dry_run,
             },
         };
         // Every part serializes to JSON: strings, typed metadata and JSON values.
@@ -459,7 +471,7 @@ impl Request {
 
     /// The object before an UPDATE or DELETE.
     pub fn old_object(&self) -> Option<&Value> {
-        self.old_object.as_ref().map(Object::value)
+        self.facts.old_object.as_ref().map(Object::value)
     }
 
     /// The object's metadata, typed.
@@ -479,13 +491,13 @@ impl Request {
 
     /// The workload kind the request is about, by API group and kind.
     pub fn workload_kind(&self) -> Option<WorkloadKind> {
-        WorkloadKind::of(&self.kind.group, &self.kind.kind)
+        WorkloadKind::of(&self.facts.kind.group, &self.facts.kind.kind)
     }
 
     /// The typed pod template of the object before an UPDATE, read on first use and shared
     /// like [`Self::workload`].
     pub fn old_workload(&self) -> Result<Option<&Workload>, WorkloadError> {
-        match (&self.old_object, self.workload_kind()) {
+        match (&self.facts.old_object, self.workload_kind()) {
             (Some(object), Some(kind)) => object.workload(kind),
             _ => Ok(None),
         }
@@ -596,16 +608,16 @@ mod tests {
             let request = parsed.request;
             assert_eq!(
                 (
-                    request.uid.as_str(),
-                    request.kind.kind.as_str(),
-                    request.name.as_str()
+                    request.facts.uid.as_str(),
+                    request.facts.kind.kind.as_str(),
+                    request.facts.name.as_str()
                 ),
                 ("u-1", "Pod", "p")
             );
-            assert_eq!(request.operation, Operation::Create);
-            assert_eq!(request.namespace.as_deref(), Some("ns"));
-            assert_eq!(request.user_info.username.as_deref(), Some("alice"));
-            assert!(request.dry_run);
+            assert_eq!(request.facts.operation, Operation::Create);
+            assert_eq!(request.facts.namespace.as_deref(), Some("ns"));
+            assert_eq!(request.facts.user_info.username.as_deref(), Some("alice"));
+            assert!(request.facts.dry_run);
             assert_eq!(request.object(), Some(&pod_request()["object"]));
             assert_eq!(
                 request.workload().unwrap().unwrap().init_containers()[0].name,
@@ -620,15 +632,15 @@ mod tests {
             Review::from_slice(&review("admission.k8s.io/v1beta1", pod_request())).unwrap();
         let again = Review::from_slice(parsed.request.review_json().as_bytes()).unwrap();
         assert_eq!(again.version, ReviewVersion::V1);
-        assert_eq!(again.request.uid, "u-1");
-        assert_eq!(again.request.resource.resource, "pods");
+        assert_eq!(again.request.facts.uid, "u-1");
+        assert_eq!(again.request.facts.resource.resource, "pods");
         assert_eq!(again.request.object(), parsed.request.object());
 
         let offline = Request::create(pod_request()["object"].clone());
         let again = Review::from_slice(offline.review_json().as_bytes()).unwrap();
-        assert_eq!(again.request.operation, Operation::Create);
-        assert_eq!(again.request.resource.resource, "pods");
-        assert_eq!(again.request.namespace.as_deref(), Some("default"));
+        assert_eq!(again.request.facts.operation, Operation::Create);
+        assert_eq!(again.request.facts.resource.resource, "pods");
+        assert_eq!(again.request.facts.namespace.as_deref(), Some("default"));
         assert_eq!(again.request.object(), offline.object());
     }
 

@@ -45,8 +45,8 @@
 pub use initguard_core::image::ImageRef;
 pub use initguard_core::k8s_openapi;
 pub use initguard_core::{
-    self as core, ContainerImage, ContainerKind, FieldPath, ImageView, Outcome, Request, Violation,
-    Workload, WorkloadKind,
+    self as core, ContainerImage, ContainerKind, FieldPath, ImageView, Mutation, Outcome, Request,
+    Violation, Workload, WorkloadKind,
 };
 pub use json_patch;
 
@@ -100,20 +100,26 @@ pub fn parse_settings<P: Policy>(settings: &str) -> Result<P::Settings, String> 
 }
 
 /// Runs a policy on a review's JSON: what the component's `evaluate` does, callable natively.
+/// A changed object comes back as the patch the component returns.
 pub fn evaluate_review<P: Policy>(review_json: &str, settings: &str) -> Result<Outcome, String> {
     let settings = parse_settings::<P>(settings)?;
     // The host checked the review when it received it; reading it again lean saves the
     // policy a pass over the object.
     let review = initguard_core::Review::from_checked_slice(review_json.as_bytes())
         .map_err(|e| e.to_string())?;
-    P::evaluate(&review.request, &settings)
+    let mut outcome = P::evaluate(&review.request, &settings)?;
+    if let Some(Mutation::Object(changed)) = &outcome.mutation {
+        outcome.mutation = patch_to(&review.request, changed);
+    }
+    Ok(outcome)
 }
 
-/// A patch that turns the request's object into `changed`, for mutating policies.
-pub fn patch_to(request: &Request, changed: &serde_json::Value) -> Option<json_patch::Patch> {
+/// The mutation that turns the request's object into `changed`, as a patch; `None` when they
+/// are the same.
+pub fn patch_to(request: &Request, changed: &serde_json::Value) -> Option<Mutation> {
     let original = request.object()?;
-    let patch = json_patch::diff(original, changed);
-    (!patch.0.is_empty()).then_some(patch)
+    let patch = initguard_core::patch::diff(original, changed);
+    (!patch.0.is_empty()).then_some(Mutation::Patch(patch))
 }
 
 /// Writes to initguard's log from inside a policy.
@@ -126,7 +132,7 @@ pub fn log(level: bindings::initguard::policy::host::Level, message: &str) {
 
 #[doc(hidden)]
 pub mod glue {
-    use super::{Policy, bindings};
+    use super::{Mutation, Policy, bindings};
     use bindings::initguard::policy::types::{
         Outcome as WitOutcome, PolicyInfo, Violation as WitViolation,
     };
@@ -143,9 +149,12 @@ pub mod glue {
 
     pub fn evaluate<P: Policy>(request: &str, settings: &str) -> Result<WitOutcome, String> {
         let outcome = super::evaluate_review::<P>(request, settings)?;
-        let patch = match outcome.patch {
-            Some(patch) => Some(serde_json::to_string(&patch).map_err(|e| e.to_string())?),
-            None => None,
+        // `evaluate_review` hands back every mutation as a patch.
+        let patch = match outcome.mutation {
+            Some(Mutation::Patch(patch)) => {
+                Some(serde_json::to_string(&patch).map_err(|e| e.to_string())?)
+            }
+            Some(Mutation::Object(_)) | None => None,
         };
         Ok(WitOutcome {
             violations: outcome

@@ -114,11 +114,13 @@ impl PodSecurity {
         let listed = |list: &[String], value: Option<&str>| {
             value.is_some_and(|v| !v.is_empty() && list.iter().any(|item| item == v))
         };
-        listed(&self.exemptions.namespaces, request.namespace.as_deref())
-            || listed(
-                &self.exemptions.usernames,
-                request.user_info.username.as_deref(),
-            )
+        listed(
+            &self.exemptions.namespaces,
+            request.facts.namespace.as_deref(),
+        ) || listed(
+            &self.exemptions.usernames,
+            request.facts.user_info.username.as_deref(),
+        )
     }
 
     fn exempts_image(&self, image: Option<&str>) -> bool {
@@ -147,7 +149,8 @@ impl Policy for PodSecurity {
         };
         let runtime_class = workload.spec.runtime_class_name.as_deref();
         if runtime_class.is_some_and(|rc| self.exemptions.runtime_classes.iter().any(|e| e == rc))
-            || (request.operation == Operation::Update && pod_template_unchanged(request, workload))
+            || (request.facts.operation == Operation::Update
+                && pod_template_unchanged(request, workload))
         {
             return Ok(Outcome::default());
         }

@@ -11,24 +11,33 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use initguard_core::{Policy, Request};
+use initguard_core::{Mutation, Policy, Request};
 use initguard_rules::init_steps::InitSteps;
 use serde_json::{Value, json};
 
 /// The init containers the policy injects for `annotations`.
 fn injected(annotations: Value) -> Vec<Value> {
-    let mut pod = json!({
+    let pod = json!({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "web", "labels": {"initguard.dev/inject": "enabled"}},
         "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}
     });
+    let mut pod = pod;
     pod["metadata"]["annotations"] = annotations;
     let policy = InitSteps::from_settings(&Value::Null).unwrap();
-    let outcome = policy.evaluate(&Request::create(pod.clone())).unwrap();
+    let outcome = policy.evaluate(&Request::create(pod)).unwrap();
     assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
-    json_patch::patch(&mut pod, &outcome.patch.unwrap().0).unwrap();
-    pod["spec"]["initContainers"].as_array().unwrap().clone()
+    let Some(Mutation::Object(injected)) = outcome.mutation else {
+        panic!(
+            "the steps are injected into the pod: {:?}",
+            outcome.mutation
+        );
+    };
+    injected["spec"]["initContainers"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 /// A scratch directory with stand-in tools in `bin/`.

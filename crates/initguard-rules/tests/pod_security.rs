@@ -689,7 +689,8 @@ fn exemptions_by_namespace_user_runtime_class_and_image() {
         )
         .unwrap();
         let mut request = Request::create(pod.clone());
-        request.user_info.username = Some("system:serviceaccount:ci:deployer".to_owned());
+        request.facts_mut().user_info.username =
+            Some("system:serviceaccount:ci:deployer".to_owned());
         fired(&policy.evaluate(&request).unwrap())
     };
     assert_eq!(exempt(json!({})), ["privileged"]);

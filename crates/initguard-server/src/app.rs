@@ -462,9 +462,10 @@ fn evaluate(
     }
     let mut review = Review::from_slice(body).map_err(|e| e.to_string())?;
     if let Some((key, value)) = namespace_label {
-        let name = review.request.namespace.clone().unwrap_or_default();
+        let name = review.request.facts.namespace.clone().unwrap_or_default();
         review
             .request
+            .facts_mut()
             .namespace_labels
             .get_or_insert_with(|| BTreeMap::from([(NAMESPACE_NAME_LABEL.to_owned(), name)]))
             .insert(key, value);
@@ -474,14 +475,14 @@ fn evaluate(
     let decision = pipeline.evaluate_until(request, phase, Some(deadline));
     let response = ReviewResponse::new(
         review.version,
-        &request.uid,
+        &request.facts.uid,
         &decision,
         phase == Phase::Mutate,
         state.limits.max_listed_violations,
     );
     let body = serde_json::to_vec(&response).map_err(|e| e.to_string())?;
     let took = started.elapsed();
-    let operation = match request.operation {
+    let operation = match request.facts.operation {
         Operation::Create => "CREATE",
         Operation::Update => "UPDATE",
         Operation::Delete => "DELETE",
@@ -490,15 +491,15 @@ fn evaluate(
     state.metrics.record_review(
         endpoint(phase),
         operation,
-        &request.kind.kind,
+        &request.facts.kind.kind,
         &decision,
         took,
     );
     tracing::info!(
-        uid = %request.uid,
-        kind = %request.kind.kind,
-        namespace = request.namespace.as_deref().unwrap_or(""),
-        name = %request.name,
+        uid = %request.facts.uid,
+        kind = %request.facts.kind.kind,
+        namespace = request.facts.namespace.as_deref().unwrap_or(""),
+        name = %request.facts.name,
         operation,
         endpoint = endpoint(phase),
         verdict = if decision.allowed() { "allowed" } else { "denied" },
@@ -514,7 +515,7 @@ fn evaluate(
     {
         if let Ok(outcome) = &report.result {
             for violation in &outcome.violations {
-                tracing::info!(uid = %request.uid, policy = %report.name, rule = %violation.rule, "audit: {violation}");
+                tracing::info!(uid = %request.facts.uid, policy = %report.name, rule = %violation.rule, "audit: {violation}");
             }
         }
     }

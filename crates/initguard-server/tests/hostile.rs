@@ -32,7 +32,7 @@ struct Slow;
 
 impl Policy for Slow {
     fn evaluate(&self, request: &Review) -> Result<Outcome, PolicyError> {
-        if request.name == "slow" {
+        if request.facts.name == "slow" {
             std::thread::sleep(Duration::from_secs(1));
         }
         Ok(Outcome::default())

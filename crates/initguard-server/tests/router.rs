@@ -581,7 +581,7 @@ impl initguard_core::Policy for SlowOnRequest {
         &self,
         request: &initguard_core::Request,
     ) -> Result<initguard_core::Outcome, initguard_core::PolicyError> {
-        if request.uid.starts_with("slow") {
+        if request.facts.uid.starts_with("slow") {
             std::thread::sleep(std::time::Duration::from_secs(1));
         }
         Ok(initguard_core::Outcome::default())

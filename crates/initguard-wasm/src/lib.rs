@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use initguard_core::{Outcome, Policy, PolicyError, Request, Violation};
+use initguard_core::{Mutation, Outcome, Policy, PolicyError, Request, Violation};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
@@ -638,19 +638,19 @@ impl Policy for WasmPolicy {
                 "{size} bytes of outcome, more than the {MAX_OUTCOME_BYTES} allowed"
             )));
         }
-        let patch = match outcome.patch {
+        let mutation = match outcome.patch {
             Some(_) if !self.mutating => {
                 return Err(PolicyError::InvalidOutcome(
                     "a validating policy returned a patch".to_owned(),
                 ));
             }
-            Some(text) => Some(
+            Some(text) => Some(Mutation::Patch(
                 serde_json::from_str::<json_patch::Patch>(&text).map_err(|e| {
                     PolicyError::InvalidOutcome(format!(
                         "the patch is not an RFC 6902 JSON Patch: {e}"
                     ))
                 })?,
-            ),
+            )),
             None => None,
         };
         Ok(Outcome {
@@ -669,7 +669,7 @@ impl Policy for WasmPolicy {
                 .into_iter()
                 .map(Violation::message)
                 .collect(),
-            patch,
+            mutation,
         })
     }
 }

@@ -48,8 +48,13 @@ fn review(c: &mut Criterion) {
         b.iter(|| {
             let review = Review::from_slice(black_box(&body)).unwrap();
             let decision = pipeline.evaluate(&review.request, Phase::Validate);
-            let response =
-                ReviewResponse::new(review.version, &review.request.uid, &decision, false, 100);
+            let response = ReviewResponse::new(
+                review.version,
+                &review.request.facts.uid,
+                &decision,
+                false,
+                100,
+            );
             black_box(serde_json::to_vec(&response).unwrap())
         });
     });

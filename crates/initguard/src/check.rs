@@ -466,9 +466,9 @@ fn judge(
         match review {
             Ok(review) => {
                 let request = review.request;
-                report.kind = format!("AdmissionReview({})", request.kind.kind);
-                report.name.clone_from(&request.name);
-                report.namespace.clone_from(&request.namespace);
+                report.kind = format!("AdmissionReview({})", request.facts.kind.kind);
+                report.name.clone_from(&request.facts.name);
+                report.namespace.clone_from(&request.facts.namespace);
                 request
             }
             Err(error) => {
@@ -485,7 +485,7 @@ fn judge(
             report.reason = Some(if lookalike {
                 format!(
                     "{} of API group {:?} is not the Kubernetes {}: its pod spec is not read",
-                    report.kind, request.kind.group, report.kind
+                    report.kind, request.facts.kind.group, report.kind
                 )
             } else {
                 format!("{} has no pod spec", report.kind)
@@ -493,9 +493,9 @@ fn judge(
             report.object = request.into_object().unwrap_or_default();
             return (report, None);
         };
-        let api_version = match request.kind.group.as_str() {
-            "" => request.kind.version.clone(),
-            group => format!("{group}/{}", request.kind.version),
+        let api_version = match request.facts.kind.group.as_str() {
+            "" => request.facts.kind.version.clone(),
+            group => format!("{group}/{}", request.facts.kind.version),
         };
         if let Err(not_served) = kind.served_in(&api_version, release) {
             let path = Some("apiVersion".to_owned());
@@ -519,8 +519,8 @@ fn judge(
         }
         return (report, Some(unreadable));
     }
-    if let Some(namespace) = &request.namespace {
-        request.namespace_labels = namespaces.get(namespace).cloned();
+    if let Some(namespace) = &request.facts.namespace {
+        request.facts_mut().namespace_labels = namespaces.get(namespace).cloned();
     }
     let decision = pipeline.evaluate(&request, Phase::All);
     report.verdict = if decision.allowed() {

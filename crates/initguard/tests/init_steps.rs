@@ -251,7 +251,7 @@ fn the_namespace_label_opts_in_every_pod_and_pods_are_injected_only_at_create() 
     let mut pod = fixture("not-opted-in");
     assert!(evaluate(&pipeline, pod.clone()).patch.0.is_empty());
     let mut request = Request::create(pod.clone());
-    request.namespace_labels = Some(
+    request.facts_mut().namespace_labels = Some(
         [("initguard.dev/inject".to_owned(), "enabled".to_owned())]
             .into_iter()
             .collect(),
@@ -264,7 +264,7 @@ fn the_namespace_label_opts_in_every_pod_and_pods_are_injected_only_at_create() 
 
     pod["metadata"]["labels"] = json!({"initguard.dev/inject": "enabled"});
     let mut update = Request::create(pod);
-    update.operation = initguard_core::request::Operation::Update;
+    update.facts_mut().operation = initguard_core::request::Operation::Update;
     assert!(pipeline.evaluate(&update, Phase::All).patch.0.is_empty());
 }
 
@@ -500,4 +500,59 @@ fn placement_is_configured_for_all_steps_and_per_step() {
         init_names(&injected, "/spec"),
         ["initguard-wait-for-dns", "migrate", "initguard-delay"]
     );
+}
+
+/// The answer's patch is minimal: every operation of an injection is an `add` (of the status
+/// annotation, each injected init container at its index, each volume and each mount), so one
+/// step before a pod's own init containers does not rewrite them. The operations of each
+/// fixture are as many as the things it adds.
+#[test]
+fn injections_are_patched_with_one_add_per_thing_added() {
+    let pipeline = pipeline("policies:\n  - {name: init-steps, builtin: init-steps}\n");
+    for object in injectable() {
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or("?")
+            .to_owned();
+        let decision = evaluate(&pipeline, object.clone());
+        let Some(mutated) = decision.mutated else {
+            continue;
+        };
+        let patch = serde_json::to_value(&decision.patch).unwrap();
+        let ops = patch.as_array().unwrap();
+        assert!(ops.iter().all(|op| op["op"] == "add"), "{name}: {patch:#}");
+        let spec = |value: &Value| {
+            if value["kind"] == "Pod" {
+                value["spec"].clone()
+            } else if value["kind"] == "CronJob" {
+                value["spec"]["jobTemplate"]["spec"]["template"]["spec"].clone()
+            } else {
+                value["spec"]["template"]["spec"].clone()
+            }
+        };
+        let (before, after) = (spec(&object), spec(&mutated));
+        let count = |spec: &Value, list: &str| spec[list].as_array().map_or(0, Vec::len);
+        // A list the object did not have is added whole; otherwise each new entry is added.
+        let added = |list: &str| match (count(&before, list), count(&after, list)) {
+            (_, 0) => 0,
+            (0, _) => 1,
+            (old, new) => new - old,
+        };
+        let mounts: usize = after["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(before["containers"].as_array().unwrap())
+            .map(|(new, old)| {
+                let (old, new) = (count(old, "volumeMounts"), count(new, "volumeMounts"));
+                match (old, new) {
+                    (_, 0) => 0,
+                    (0, _) => 1,
+                    (old, new) => new - old,
+                }
+            })
+            .sum();
+        let expected = 1 + added("initContainers") + added("volumes") + mounts;
+        assert_eq!(ops.len(), expected, "{name}: {patch:#}");
+    }
 }

@@ -74,7 +74,7 @@ impl Policy for DefaultInitResources {
                 }
             }
         }
-        outcome.patch = patch_to(request, &changed);
+        outcome.mutation = patch_to(request, &changed);
         Ok(outcome)
     }
 }
@@ -93,7 +93,10 @@ mod tests {
             "containers": [{"name": "app", "image": "nginx:1.27"}]}});
         let outcome = evaluate::<DefaultInitResources>(pod.clone(), json!({})).unwrap();
         let mut patched = pod;
-        initguard_policy::json_patch::patch(&mut patched, &outcome.patch.unwrap().0).unwrap();
+        let Some(initguard_policy::Mutation::Patch(patch)) = outcome.mutation else {
+            panic!("the pod is patched");
+        };
+        initguard_policy::json_patch::patch(&mut patched, &patch.0).unwrap();
         let first = &patched["spec"]["initContainers"][0]["resources"];
         assert_eq!(first["requests"], json!({"cpu": "1", "memory": "64Mi"}));
         assert_eq!(first["limits"], json!({"cpu": "500m", "memory": "256Mi"}));
@@ -116,7 +119,7 @@ mod tests {
         assert_eq!(
             evaluate::<DefaultInitResources>(pod, json!({}))
                 .unwrap()
-                .patch,
+                .mutation,
             None
         );
     }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use initguard_core::request::Operation;
-use initguard_core::{Outcome, Policy, PolicyError, Request, Violation, WorkloadKind};
+use initguard_core::{Mutation, Outcome, Policy, PolicyError, Request, Violation, WorkloadKind};
 use serde::Deserialize;
 
 use crate::SettingsError;
@@ -331,8 +331,11 @@ impl Policy for InitSteps {
         };
         // A pod's init containers cannot change once it exists; templates can.
         let acts = match workload.kind {
-            WorkloadKind::Pod => request.operation == Operation::Create,
-            _ => matches!(request.operation, Operation::Create | Operation::Update),
+            WorkloadKind::Pod => request.facts.operation == Operation::Create,
+            _ => matches!(
+                request.facts.operation,
+                Operation::Create | Operation::Update
+            ),
         };
         let opted_in = |labels: Option<&BTreeMap<String, String>>| {
             labels
@@ -341,7 +344,7 @@ impl Policy for InitSteps {
         };
         if !acts
             || !(opted_in(workload.metadata.labels.as_ref())
-                || opted_in(request.namespace_labels.as_ref()))
+                || opted_in(request.facts.namespace_labels.as_ref()))
         {
             return Ok(Outcome::default());
         }
@@ -368,13 +371,10 @@ impl Policy for InitSteps {
             .object()
             .ok_or_else(|| PolicyError::InvalidObject("the request has no object".to_owned()))?;
         match inject::apply(object, workload, &requested) {
-            Ok(mutated) => {
-                let patch = json_patch::diff(object, &mutated);
-                Ok(Outcome {
-                    patch: (!patch.0.is_empty()).then_some(patch),
-                    ..Outcome::default()
-                })
-            }
+            Ok(mutated) => Ok(Outcome {
+                mutation: (mutated != *object).then_some(Mutation::Object(mutated)),
+                ..Outcome::default()
+            }),
             Err(inject::Refusal::Conflict(path, message)) => Ok(Outcome {
                 violations: vec![Violation::at(FITS_THE_POD, &path, message)],
                 ..Outcome::default()

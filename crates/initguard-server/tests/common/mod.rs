@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use initguard_core::{
-    FailurePolicy, MatchRules, Mode, Outcome, Pipeline, Policy, PolicyEntry, PolicyError, Request,
+    FailurePolicy, MatchRules, Mode, Mutation, Outcome, Pipeline, Policy, PolicyEntry, PolicyError,
+    Request,
 };
 use serde_json::{Value, json};
 
@@ -37,7 +38,7 @@ impl Policy for Annotate {
             .or_insert_with(|| json!({}));
         annotations["initguard.dev/checked~by"] = json!("initguard");
         Ok(Outcome {
-            patch: Some(json_patch::diff(original, &object)),
+            mutation: Some(Mutation::Object(object)),
             ..Outcome::default()
         })
     }
