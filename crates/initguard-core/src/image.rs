@@ -9,7 +9,26 @@ pub struct ImageRef<'a> {
     pub digest: Option<&'a str>,
 }
 
+/// Why a reference does not pin the image it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unpinned {
+    /// Neither a tag nor a digest: the registry's `latest`, whatever it is today.
+    NoTag,
+    /// The floating `latest` tag.
+    Latest,
+}
+
 impl<'a> ImageRef<'a> {
+    /// Why the reference does not pin its image; `None` when a digest or a version tag
+    /// (any tag but `latest`) does.
+    pub fn unpinned(&self) -> Option<Unpinned> {
+        match (self.tag, self.digest) {
+            (None, None) => Some(Unpinned::NoTag),
+            (Some("latest"), None) => Some(Unpinned::Latest),
+            _ => None,
+        }
+    }
+
     pub fn parse(image: &'a str) -> Self {
         let (named, digest) = match image.split_once('@') {
             Some((named, digest)) => (named, Some(digest)),

@@ -76,8 +76,8 @@ impl FieldPath {
         for segment in &self.segments {
             pointer.push('/');
             match segment {
-                Segment::Field(name) => pointer.push_str(&escape(name)),
-                Segment::Key(key) => pointer.push_str(&escape(key)),
+                Segment::Field(name) => pointer.push_str(&crate::patch::escape_token(name)),
+                Segment::Key(key) => pointer.push_str(&crate::patch::escape_token(key)),
                 Segment::Index(index) => pointer.push_str(&index.to_string()),
             }
         }
@@ -127,10 +127,6 @@ impl FieldPath {
 }
 
 /// RFC 6901 escaping of one reference token.
-fn escape(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
-}
-
 impl fmt::Display for FieldPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (position, segment) in self.segments.iter().enumerate() {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::quantity::Quantity;
 use crate::shell::unbounded_reason;
-use initguard_core::image::ImageRef;
+use initguard_core::image::{ImageRef, Unpinned};
 
 pub const NAME: &str = "init-container-hygiene";
 
@@ -164,19 +164,19 @@ impl InitContainerHygiene {
         let path = || path.field("image");
         let reference = ImageRef::parse(image);
         let s = &self.settings;
-        if s.pinned_images && reference.digest.is_none() {
-            match reference.tag {
-                None => found.push(Violation::at(
+        if s.pinned_images {
+            match reference.unpinned() {
+                Some(Unpinned::NoTag) => found.push(Violation::at(
                     IMAGE_PINNED,
                     &path(),
                     format!("image {image:?} has no tag: pin a version tag or a digest"),
                 )),
-                Some("latest") => found.push(Violation::at(
+                Some(Unpinned::Latest) => found.push(Violation::at(
                     IMAGE_PINNED,
                     &path(),
                     format!("image {image:?} uses the floating tag \"latest\": pin a version tag or a digest"),
                 )),
-                Some(_) => {}
+                None => {}
             }
         }
         if s.require_digest && reference.digest.is_none() {

@@ -18,9 +18,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use initguard_core::matching::NAMESPACE_NAME_LABEL;
 use initguard_core::request::Operation;
-use initguard_core::{Phase, Pipeline, Review, ReviewResponse};
+use initguard_core::{Phase, Pipeline, Review, ReviewError, ReviewResponse};
 
-use crate::evaluator::Evaluator;
+use crate::evaluator::{EvaluationError, Evaluator};
 use crate::metrics::Metrics;
 
 /// Limits that protect the server from its clients.
@@ -425,21 +425,54 @@ async fn review(
         let state = Arc::clone(&state);
         move || evaluate(&state, phase, &bytes, namespace_label, started, deadline)
     };
-    match tokio::time::timeout_at(deadline.into(), state.evaluator.run(work)).await {
-        Ok(Ok(Ok(body))) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        Ok(Ok(Err(message))) => refuse(StatusCode::BAD_REQUEST, "invalid_review", &message),
-        Ok(Err(failed)) => {
+    let answered = tokio::time::timeout_at(deadline.into(), state.evaluator.run(work))
+        .await
+        .map_err(|_| NoAnswer::Deadline)
+        .and_then(|ran| ran.map_err(NoAnswer::Evaluator))
+        .and_then(|evaluated| evaluated.map_err(NoAnswer::Review));
+    match answered {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(NoAnswer::Review(unreadable)) => refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_review",
+            &unreadable.to_string(),
+        ),
+        Err(NoAnswer::Evaluator(failed)) => {
             tracing::error!(endpoint, "evaluation failed: {failed}");
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "evaluation failed unexpectedly; see the server log",
             )
         }
-        Err(_) => {
+        Err(NoAnswer::Deadline) => {
             let message = format!("evaluation exceeded the request deadline of {timeout:?}");
             refuse(StatusCode::GATEWAY_TIMEOUT, "deadline", &message)
         }
     }
+}
+
+/// Why a review gets no verdict.
+#[derive(Debug)]
+enum NoAnswer {
+    /// The request's deadline passed first (504).
+    Deadline,
+    /// The evaluation thread could not run the review (500).
+    Evaluator(EvaluationError),
+    /// The body is not a review initguard can read (400).
+    Review(Unreadable),
+}
+
+/// A body that is not an AdmissionReview initguard can read.
+#[derive(Debug, thiserror::Error)]
+enum Unreadable {
+    #[error(
+        "the body starts with a UTF-8 byte-order mark, which JSON does not allow: send the review without it"
+    )]
+    ByteOrderMark,
+    #[error(transparent)]
+    Review(#[from] ReviewError),
+    #[error(transparent)]
+    Encode(#[from] serde_json::Error),
 }
 
 /// The byte-order mark some editors put first; JSON forbids it (RFC 8259, section 8.1).
@@ -453,14 +486,11 @@ fn evaluate(
     namespace_label: Option<(String, String)>,
     started: Instant,
     deadline: Instant,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, Unreadable> {
     if body.starts_with(BYTE_ORDER_MARK) {
-        return Err(
-            "the body starts with a UTF-8 byte-order mark, which JSON does not allow: send the review without it"
-                .to_owned(),
-        );
+        return Err(Unreadable::ByteOrderMark);
     }
-    let mut review = Review::from_slice(body).map_err(|e| e.to_string())?;
+    let mut review = Review::from_slice(body)?;
     if let Some((key, value)) = namespace_label {
         let name = review.request.facts.namespace.clone().unwrap_or_default();
         review
@@ -480,7 +510,7 @@ fn evaluate(
         phase == Phase::Mutate,
         state.limits.max_listed_violations,
     );
-    let body = serde_json::to_vec(&response).map_err(|e| e.to_string())?;
+    let body = serde_json::to_vec(&response)?;
     let took = started.elapsed();
     let operation = match request.facts.operation {
         Operation::Create => "CREATE",

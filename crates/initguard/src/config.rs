@@ -36,7 +36,7 @@ pub struct PolicyConfig {
     /// The module's expected SHA-256 (hex); a mismatch refuses to load.
     pub sha256: Option<String>,
     /// Deadline of one evaluation of a module (default 250ms).
-    #[serde(default, with = "humantime_serde_option")]
+    #[serde(default, with = "initguard_core::duration::option")]
     pub timeout: Option<Duration>,
     /// Linear memory one instance of a module may use (default 64Mi; suffixes Ki, Mi, Gi).
     pub memory_limit: Option<String>,
@@ -48,26 +48,6 @@ pub struct PolicyConfig {
     pub failure_policy: FailurePolicy,
     #[serde(default, rename = "match")]
     pub match_rules: MatchRules,
-}
-
-/// Durations written as `250ms`, `2s`.
-mod humantime_serde_option {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        let Some(text) = Option::<String>::deserialize(deserializer)? else {
-            return Ok(None);
-        };
-        humantime::parse_duration(&text).map(Some).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "{text:?} is not a duration such as 250ms or 2s: {e}"
-            ))
-        })
-    }
 }
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);

@@ -54,24 +54,13 @@ use crate::yaml;
 struct Suite {
     /// The component, relative to the suite; by default the crate the suite belongs to.
     module: Option<PathBuf>,
-    #[serde(default = "default_timeout", with = "duration_text")]
+    #[serde(default = "default_timeout", with = "initguard_core::duration")]
     timeout: Duration,
     cases: Vec<Case>,
 }
 
 fn default_timeout() -> Duration {
     Duration::from_secs(1)
-}
-
-mod duration_text {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -128,8 +117,10 @@ pub fn run(path: &Path, host: &WasmHost) -> Result<Summary, String> {
     let built = if path.join("Cargo.toml").is_file() {
         let target =
             std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| path.join("target"), PathBuf::from);
-        let components = initguard_wasm::build::build_components(path, &target)?;
-        let name = initguard_wasm::build::package_name(path)?;
+        let with_causes = |e| format!("{:#}", anyhow::Error::new(e));
+        let components =
+            initguard_wasm::build::build_components(path, &target).map_err(with_causes)?;
+        let name = initguard_wasm::build::package_name(path).map_err(with_causes)?;
         Some(initguard_wasm::build::component_path(&components, &name))
     } else {
         None

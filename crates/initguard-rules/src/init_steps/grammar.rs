@@ -713,11 +713,9 @@ pub fn check_image(image: &str) -> Result<(), String> {
     if image.is_empty() || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!("{image:?} is not an image reference"));
     }
-    let reference = ImageRef::parse(image);
-    match (reference.tag, reference.digest) {
-        (_, Some(_)) => Ok(()),
-        (Some(tag), None) if tag != "latest" => Ok(()),
-        _ => Err(format!(
+    match ImageRef::parse(image).unpinned() {
+        None => Ok(()),
+        Some(_) => Err(format!(
             "{image:?} is not pinned: give a version tag other than latest, or a digest"
         )),
     }

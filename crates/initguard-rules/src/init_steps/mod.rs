@@ -73,28 +73,15 @@ pub struct StepSettings {
     /// A new step's shared emptyDir, mounted into it and into the app containers.
     pub mount_path: Option<String>,
     pub resources: Option<Resources>,
-    #[serde(default, with = "duration_option")]
+    #[serde(default, with = "initguard_core::duration::option")]
     pub timeout: Option<Duration>,
-    #[serde(default, with = "duration_option")]
+    #[serde(default, with = "initguard_core::duration::option")]
     pub max_timeout: Option<Duration>,
-    #[serde(default, with = "duration_option")]
+    #[serde(default, with = "initguard_core::duration::option")]
     pub interval: Option<Duration>,
     pub placement: Option<Placement>,
     /// Pods may pick another image with `initguard.dev/<step>-image`.
     pub allow_image_override: bool,
-}
-
-mod duration_option {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text)
-            .map(Some)
-            .map_err(|e| serde::de::Error::custom(format!("{text:?}: {e}")))
-    }
 }
 
 /// What a step runs.
