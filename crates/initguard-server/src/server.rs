@@ -430,7 +430,7 @@ async fn reload_loop(
     config: ServerConfig,
     policies: Arc<dyn PolicySource>,
 ) {
-    let policy_files = policies.watched_files();
+    let mut policy_files = policies.watched_files();
     let cert_files = tls_files(&config.tls);
     let mut policy_print = fingerprint(&policy_files);
     let mut cert_print = fingerprint(&cert_files);
@@ -438,18 +438,32 @@ async fn reload_loop(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let (policy_files, cert_files) = (policy_files.clone(), cert_files.clone());
-        let Ok((new_policy_print, new_cert_print)) = tokio::task::spawn_blocking(move || {
-            (fingerprint(&policy_files), fingerprint(&cert_files))
-        })
-        .await
+        let (watched, certs) = (policy_files.clone(), cert_files.clone());
+        let Ok((new_policy_print, new_cert_print)) =
+            tokio::task::spawn_blocking(move || (fingerprint(&watched), fingerprint(&certs))).await
         else {
             continue;
         };
         if new_policy_print != policy_print {
             policy_print = new_policy_print;
             let source = Arc::clone(&policies);
-            match tokio::task::spawn_blocking(move || source.load()).await {
+            // The source may name other files now (a module added to the config): from this
+            // reload on, those are watched.
+            let reloaded = tokio::task::spawn_blocking(move || {
+                let loaded = source.load();
+                let files = source.watched_files();
+                let print = fingerprint(&files);
+                (loaded, files, print)
+            })
+            .await;
+            let reloaded = reloaded.map(|(loaded, files, print)| {
+                if files != policy_files {
+                    policy_print = print;
+                    policy_files = files;
+                }
+                loaded
+            });
+            match reloaded {
                 Ok(Ok(pipeline)) => {
                     state.replace_pipeline(pipeline);
                     state.metrics.record_reload("policies", true);

@@ -44,6 +44,30 @@ impl PolicySource for ModeFile {
     }
 }
 
+/// A config that names a module: the file holds a mode, or `module` to take the mode from the
+/// `module` file beside it, which is then watched too, as a config's WASM modules are.
+struct ConfigWithModule(PathBuf);
+
+impl ConfigWithModule {
+    fn module(&self) -> Option<PathBuf> {
+        let text = std::fs::read_to_string(&self.0).ok()?;
+        (text.trim() == "module").then(|| self.0.with_file_name("module"))
+    }
+}
+
+impl PolicySource for ConfigWithModule {
+    fn load(&self) -> Result<Pipeline, initguard_server::LoadError> {
+        let file = self.module().unwrap_or_else(|| self.0.clone());
+        ModeFile(file).load()
+    }
+
+    fn watched_files(&self) -> Vec<PathBuf> {
+        std::iter::once(self.0.clone())
+            .chain(self.module())
+            .collect()
+    }
+}
+
 fn scratch(name: &str) -> PathBuf {
     // Below the target folder, one per test and reused by the next run (every file in it is
     // written by the test): nothing piles up in $TMPDIR.
@@ -293,6 +317,43 @@ async fn policy_reload_under_concurrent_requests_loses_none() {
         metrics.contains(r#"initguard_reloads_total{what="policies",result="failure"} 1"#),
         "{metrics}"
     );
+    server.stop.send(()).unwrap();
+}
+
+/// A module the config names only after a reload is watched from then on: changing it reloads
+/// the policies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_added_to_the_config_is_watched() {
+    let dir = scratch("added-module");
+    let (config, module) = (dir.join("config"), dir.join("module"));
+    std::fs::write(&config, "enforce").unwrap();
+    std::fs::write(&module, "enforce").unwrap();
+    let (server, ca) =
+        start_self_signed_with("added-module", Arc::new(ConfigWithModule(config.clone()))).await;
+    let allowed = || async {
+        let (_, _, body) = post(
+            &client(&ca, true),
+            server.address,
+            "/validate",
+            common::review("probe", true),
+        )
+        .await;
+        body["response"]["allowed"] == true
+    };
+    assert!(!allowed().await, "enforce denies the review");
+    write_atomically(&config, "module");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!allowed().await, "the module says enforce too");
+    write_atomically(&module, "warn");
+    let mut waited = Duration::ZERO;
+    while !allowed().await {
+        assert!(
+            waited < Duration::from_secs(5),
+            "a change to the module named since start-up was never reloaded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += Duration::from_millis(50);
+    }
     server.stop.send(()).unwrap();
 }
 

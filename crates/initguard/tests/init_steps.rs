@@ -467,7 +467,7 @@ fn bad_settings_are_refused_with_the_setting_named() {
     );
     assert_eq!(
         error("{steps: [{name: fetch, timeout: soon}]}"),
-        "test.yaml: policies[0] (s): settings.steps[0].timeout: \"soon\": expected number at 0"
+        "test.yaml: policies[0] (s): settings.steps[0].timeout: \"soon\" is not a duration such as 250ms or 2s: expected number at 0"
     );
 }
 
