@@ -3,18 +3,11 @@
 //!
 //! Refresh the golden files with `INITGUARD_BLESS=1 cargo test -p initguard --test check_cli`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+use crate::support::workspace;
 
 /// Runs `initguard ARGS` in the workspace root and renders what a user would see.
 fn run(args: &[&str], stdin: Option<&[u8]>) -> String {

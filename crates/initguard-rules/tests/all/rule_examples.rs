@@ -1,8 +1,6 @@
 //! Every documented rule fires on its failing examples, in Pod and workload form, at paths under
 //! the workload's pod-spec or pod-metadata prefix, and stays quiet on its passing example.
 
-#![allow(clippy::unwrap_used)]
-
 use initguard_core::{Outcome, Request};
 use initguard_rules::{RULES, RuleDoc, builtin};
 use serde::Deserialize;

@@ -5,8 +5,6 @@
 //! kubelet would run them (pod facts filled in as the downward API would), points the paths at
 //! a scratch directory, and runs it with stand-ins for nslookup, nc, wget and git.
 
-#![allow(clippy::unwrap_used)]
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -1,8 +1,6 @@
 //! `initguard certs`: files, permissions, renewal, webhook configurations, and a TLS client
 //! holding only the CA trusting the serving certificate under every Service name.
 
-#![allow(clippy::unwrap_used)]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;

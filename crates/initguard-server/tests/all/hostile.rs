@@ -4,9 +4,7 @@
 //! The bounds are set short (hundreds of milliseconds) so that the tests wait little; each
 //! test asserts what a connection saw, not how long it took, except for the bound itself.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,8 +1,6 @@
 //! Shared pieces of the server tests: real built-in policies, a mutating test policy, and
 //! AdmissionReview bodies.
 
-#![allow(dead_code, clippy::unwrap_used)]
-
 use std::sync::Arc;
 
 use initguard_core::{

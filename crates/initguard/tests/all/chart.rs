@@ -3,8 +3,6 @@
 //! rendered objects, the schema, TLS in self-signed mode, and `initguard check` on the chart's
 //! own workloads.
 
-#![allow(clippy::unwrap_used)]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
@@ -13,16 +11,11 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::support::workspace;
+
 const HELM_SDK: &str = "helm-python-sdk==0.2.2";
 const RELEASE: &str = "guard";
 const NAMESPACE: &str = "initguard-system";
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 /// A Python with helm-python-sdk, made once and kept in the target folder.
 fn python() -> &'static Path {
@@ -391,6 +384,6 @@ fn the_charts_config_is_the_embedded_default() {
     let rendered: Value =
         serde_yaml_ng::from_str(config_map["data"]["config.yaml"].as_str().unwrap()).unwrap();
     let embedded: Value =
-        serde_yaml_ng::from_str(include_str!("../src/default-config.yaml")).unwrap();
+        serde_yaml_ng::from_str(include_str!("../../src/default-config.yaml")).unwrap();
     assert_eq!(rendered, embedded);
 }

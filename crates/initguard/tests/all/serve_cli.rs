@@ -2,8 +2,6 @@
 //! generated at start, a verifying client over TLS on 127.0.0.1, one JSON log line per review,
 //! and a clean stop on SIGTERM.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};

@@ -4,8 +4,6 @@
 //! Each case starts from a pod that meets `restricted` at every version and changes one thing,
 //! so a case's expected findings are exactly the checks it names, in the versions it names.
 
-#![allow(clippy::unwrap_used)]
-
 use std::ops::Range;
 
 use initguard_core::{Outcome, Policy, Request};

@@ -1,20 +1,13 @@
 //! `initguard policy new|test` and WASM policies in `check`, with the real binary and the
 //! components built from `policies/`.
 
-#![allow(clippy::unwrap_used)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use initguard_wasm::build::{build_components, component_path};
 use serde_json::Value;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+use crate::support::workspace;
 
 /// The target folder the policies are built into, shared by every test binary.
 fn policies_target() -> PathBuf {

@@ -1,9 +1,7 @@
 //! The webhook over real TLS on 127.0.0.1 with a verifying client: h2 and http/1.1, mutation,
 //! certificate rotation, policy reload under load, graceful shutdown.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,9 +1,7 @@
 //! The webhook's HTTP behaviour through `router()`, without sockets: protocol, bad input,
 //! health and metrics.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

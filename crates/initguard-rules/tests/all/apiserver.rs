@@ -5,8 +5,6 @@
 //! errors, in Pod form and, unless the case is about Pods only, in Deployment form (where every
 //! path moves under `spec.template.spec`).
 
-#![allow(clippy::unwrap_used)]
-
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 

@@ -2,8 +2,6 @@
 //! (PSS restricted included), a second pass changes nothing, re-invocation replaces instead of
 //! adding, the docs' hand-written init containers have bounded equivalents, and conflicts deny.
 
-#![allow(clippy::unwrap_used)]
-
 use std::path::Path;
 
 use initguard::config::{Config, Loader};
@@ -11,9 +9,7 @@ use initguard_core::{Decision, Phase, Pipeline, Request};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-fn workspace() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
+use crate::support::workspace;
 
 fn pipeline(yaml: &str) -> Pipeline {
     Config::from_yaml(yaml, "test")
