@@ -630,9 +630,7 @@ impl Check<'_> {
                     report(
                         found,
                         path.field("scheme"),
-                        format!(
-                            "Unsupported value: {scheme:?}: supported values: \"HTTP\", \"HTTPS\""
-                        ),
+                        unsupported(scheme, &["HTTP", "HTTPS"]),
                     );
                 }
                 for header in action.http_headers.iter().flatten() {
@@ -757,7 +755,7 @@ fn check_restart_policy(container: &Container, path: &FieldPath, found: &mut Vec
         found.push(Violation::at(
             RESTART_POLICY,
             &path.field("restartPolicy"),
-            format!("Unsupported value: {policy:?}: supported values: \"Always\""),
+            unsupported(policy, &["Always"]),
         ));
     }
 }
@@ -795,10 +793,7 @@ fn value_from(
         {
             report(
                 path.field("resource"),
-                format!(
-                    "Unsupported value: {resource:?}: supported values: {}",
-                    quoted_list(DOWNWARD_API_RESOURCES)
-                ),
+                unsupported(resource, DOWNWARD_API_RESOURCES),
             );
         }
     }
@@ -868,12 +863,13 @@ const DOWNWARD_API_RESOURCES: &[&str] = &[
     "requests.memory",
 ];
 
-fn quoted_list(values: &[&str]) -> String {
-    values
-        .iter()
-        .map(|v| format!("{v:?}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `field.NotSupported`: the value and the values the field takes, each quoted.
+fn unsupported(value: &str, supported: &[&str]) -> String {
+    let supported: Vec<String> = supported.iter().map(|v| format!("{v:?}")).collect();
+    format!(
+        "Unsupported value: {value:?}: supported values: {}",
+        supported.join(", ")
+    )
 }
 
 /// `validateContainerCommon`: the policy is defaulted to `File` when empty.
@@ -890,9 +886,7 @@ fn check_termination_message_policy(
         found.push(Violation::at(
             IMAGE_REQUIRED,
             &path.field("terminationMessagePolicy"),
-            format!(
-                "Unsupported value: {policy:?}: supported values: \"File\", \"FallbackToLogsOnError\""
-            ),
+            unsupported(policy, &["File", "FallbackToLogsOnError"]),
         ));
     }
 }
@@ -913,19 +907,14 @@ fn check_resize_policy(container: &Container, path: &FieldPath, found: &mut Vec<
         match resource {
             "cpu" | "memory" => {}
             "" => report(&list, "Required value".to_owned()),
-            other => report(
-                &list,
-                format!("Unsupported value: {other:?}: supported values: \"cpu\", \"memory\""),
-            ),
+            other => report(&list, unsupported(other, &["cpu", "memory"])),
         }
         match policy.restart_policy.as_str() {
             "NotRequired" | "RestartContainer" => {}
             "" => report(&list, "Required value".to_owned()),
             other => report(
                 &list,
-                format!(
-                    "Unsupported value: {other:?}: supported values: \"NotRequired\", \"RestartContainer\""
-                ),
+                unsupported(other, &["NotRequired", "RestartContainer"]),
             ),
         }
     }
@@ -941,9 +930,7 @@ fn check_pull_policy(container: &Container, path: &FieldPath, found: &mut Vec<Vi
         found.push(Violation::at(
             IMAGE_REQUIRED,
             &path.field("imagePullPolicy"),
-            format!(
-                "Unsupported value: {policy:?}: supported values: \"Always\", \"IfNotPresent\", \"Never\""
-            ),
+            unsupported(policy, &["Always", "IfNotPresent", "Never"]),
         ));
     }
 }
@@ -1001,9 +988,7 @@ fn check_ports(container: &Container, path: &FieldPath, found: &mut Vec<Violatio
             found.push(Violation::at(
                 PORTS,
                 &path().field("protocol"),
-                format!(
-                    "Unsupported value: {protocol:?}: supported values: \"SCTP\", \"TCP\", \"UDP\""
-                ),
+                unsupported(protocol, &["SCTP", "TCP", "UDP"]),
             ));
         }
     }
@@ -1220,9 +1205,7 @@ fn check_mount_propagation(
         found.push(Violation::at(
             VOLUME_MOUNTS,
             path,
-            format!(
-                "Unsupported value: {mode:?}: supported values: \"Bidirectional\", \"HostToContainer\", \"None\""
-            ),
+            unsupported(mode, &["Bidirectional", "HostToContainer", "None"]),
         ));
     }
     if mode == "Bidirectional" && !privileged {
@@ -1258,9 +1241,7 @@ fn check_recursive_read_only(mount: &VolumeMount, path: &FieldPath, found: &mut 
                 );
             }
         }
-        other => report(format!(
-            "Unsupported value: {other:?}: supported values: \"Disabled\", \"Enabled\", \"IfPossible\""
-        )),
+        other => report(unsupported(other, &["Disabled", "Enabled", "IfPossible"])),
     }
 }
 

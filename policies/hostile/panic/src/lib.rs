@@ -8,7 +8,7 @@ impl Policy for Panic {
     type Settings = ();
 
     fn evaluate(request: &Request, (): &()) -> Result<Outcome, String> {
-        println!("about to panic on {}", request.name);
+        println!("about to panic on {}", request.facts.name);
         panic!("this policy always panics");
     }
 }

@@ -19,7 +19,7 @@ impl Guest for Noop {
         Ok(Outcome {
             violations: Vec::new(),
             warnings: Vec::new(),
-            mutation: None,
+            patch: None,
         })
     }
 }
