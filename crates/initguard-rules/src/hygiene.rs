@@ -15,6 +15,64 @@ use initguard_core::image::{ImageRef, Unpinned};
 
 pub const NAME: &str = "init-container-hygiene";
 
+/// The rules of this policy, documented by example (`initguard rules`).
+pub const RULES: &[crate::RuleDoc] = &[
+    rule!(
+        "IG-H001",
+        "images are pinned: a version tag other than latest, or a digest",
+        "all",
+        ""
+    ),
+    rule!(
+        "IG-H002",
+        "images are pinned by digest (setting requireDigest)",
+        "all",
+        "requireDigest: true"
+    ),
+    rule!(
+        "IG-H003",
+        "images come from allowed registries (setting allowedRegistries)",
+        "all",
+        "allowedRegistries: [registry.example.com]"
+    ),
+    rule!(
+        "IG-H004",
+        "init containers set cpu and memory requests and limits",
+        "all",
+        ""
+    ),
+    rule!(
+        "IG-H005",
+        "waits are bounded: no endless loops or sleeps without activeDeadlineSeconds",
+        "all",
+        ""
+    ),
+    rule!(
+        "IG-H006",
+        "init containers do not inflate the pod's effective request beyond its app containers",
+        "all",
+        ""
+    ),
+    rule!(
+        "IG-H007",
+        "hardened securityContext: not privileged, no escalation, non-root, drop ALL",
+        "all",
+        ""
+    ),
+    rule!(
+        "IG-H008",
+        "at most maxInitContainers init containers (default 8)",
+        "all",
+        ""
+    ),
+    rule!(
+        "IG-H009",
+        "warning: a bare pod with init containers and restartPolicy Never fails for good on one error",
+        "all",
+        ""
+    ),
+];
+
 pub const IMAGE_PINNED: &str = "IG-H001";
 pub const IMAGE_DIGEST: &str = "IG-H002";
 pub const IMAGE_REGISTRY: &str = "IG-H003";

@@ -24,6 +24,124 @@ use crate::SettingsError;
 
 pub const NAME: &str = "pod-security";
 
+/// The rules of this policy, documented by example (`initguard rules`).
+pub const RULES: &[crate::RuleDoc] = &[
+    rule!(
+        "hostNamespaces",
+        "baseline: pods use their own network, PID and IPC namespaces",
+        "all",
+        ""
+    ),
+    rule!(
+        "privileged",
+        "baseline: no privileged containers",
+        "all",
+        ""
+    ),
+    rule!(
+        "capabilities_baseline",
+        "baseline: containers add no capabilities beyond the runtime's defaults",
+        "all (restricted: capabilities_restricted from v1.22)",
+        ""
+    ),
+    rule!(
+        "hostPathVolumes",
+        "baseline: no hostPath volumes",
+        "all (restricted: restrictedVolumes)",
+        ""
+    ),
+    rule!(
+        "hostPorts",
+        "baseline: containers open no host ports",
+        "all",
+        ""
+    ),
+    rule!(
+        "appArmorProfile",
+        "baseline: AppArmor is not turned off (annotations, and fields from v1.30)",
+        "all",
+        ""
+    ),
+    rule!(
+        "seLinuxOptions",
+        "baseline: SELinux types limited to container types, no custom user or role",
+        "all; container_engine_t from v1.31",
+        ""
+    ),
+    rule!(
+        "procMount",
+        "baseline: /proc stays masked (relaxed for hostUsers: false pods from v1.35)",
+        "all; hostUsers: false relaxed from v1.35",
+        ""
+    ),
+    rule!(
+        "seccompProfile_baseline",
+        "baseline: seccomp is not turned off (annotations before v1.19, fields after)",
+        "all; fields from v1.19",
+        ""
+    ),
+    rule!(
+        "sysctls",
+        "baseline: only namespaced, safe sysctls (the list grows in v1.27, v1.29, v1.32, v1.37)",
+        "all; more allowed from v1.27, v1.29, v1.32, v1.37",
+        ""
+    ),
+    rule!(
+        "windowsHostProcess",
+        "baseline: no Windows HostProcess containers",
+        "all",
+        ""
+    ),
+    rule!(
+        "hostProbesAndHostLifecycle",
+        "baseline: probes and lifecycle hooks do not name a host (from v1.34)",
+        "v1.34+",
+        ""
+    ),
+    rule!(
+        "restrictedVolumes",
+        "restricted: only configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected and secret volumes",
+        "all",
+        "level: restricted"
+    ),
+    rule!(
+        "runAsNonRoot",
+        "restricted: the pod or every container sets runAsNonRoot: true (relaxed for hostUsers: false pods from v1.35)",
+        "all; hostUsers: false relaxed from v1.35",
+        "level: restricted"
+    ),
+    rule!(
+        "allowPrivilegeEscalation",
+        "restricted: containers set allowPrivilegeEscalation: false (from v1.8; Windows pods exempt from v1.25)",
+        "v1.8+; Windows exempt from v1.25",
+        "level: restricted"
+    ),
+    rule!(
+        "seccompProfile_restricted",
+        "restricted: the pod or every container sets seccomp RuntimeDefault or Localhost (from v1.19; Windows pods exempt from v1.25)",
+        "v1.19+; Windows exempt from v1.25",
+        "level: restricted"
+    ),
+    rule!(
+        "capabilities_restricted",
+        "restricted: containers drop ALL and add only NET_BIND_SERVICE (from v1.22; Windows pods exempt from v1.25)",
+        "v1.22+; Windows exempt from v1.25",
+        "level: restricted"
+    ),
+    rule!(
+        "runAsUser",
+        "restricted: no container runs as UID 0 (from v1.23; relaxed for hostUsers: false pods from v1.35)",
+        "v1.23+; hostUsers: false relaxed from v1.35",
+        "level: restricted"
+    ),
+    rule!(
+        "procMount_restricted",
+        "restricted: /proc stays masked, even in a user namespace (from v1.35)",
+        "v1.35+",
+        "level: restricted"
+    ),
+];
+
 /// A version of the standards is the Kubernetes release that shipped it; `latest` is the
 /// newest release this build knows.
 pub use initguard_core::release::{LATEST, Release as Version};

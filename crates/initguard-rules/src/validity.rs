@@ -24,6 +24,64 @@ use crate::text::{
 
 pub const NAME: &str = "init-container-validity";
 
+/// The rules of this policy, documented by example (`initguard rules`).
+pub const RULES: &[crate::RuleDoc] = &[
+    rule!(
+        "IG-V001",
+        "init container names are present, DNS-1123 labels of at most 63 characters",
+        "all; DNS-1123 wording from v1.20; StatefulSet templates from v1.34",
+        ""
+    ),
+    rule!(
+        "IG-V002",
+        "container names are unique across app, init and ephemeral containers",
+        "all; StatefulSet templates from v1.34",
+        ""
+    ),
+    rule!(
+        "IG-V003",
+        "init containers name an image (in a Pod without surrounding whitespace), with known pull and termination-message policies",
+        "all; StatefulSet templates from v1.34",
+        ""
+    ),
+    rule!(
+        "IG-V004",
+        "probes and lifecycle hooks only on sidecars (restartPolicy: Always), and well-formed there: one handler, valid ports, schemes, headers, sleeps and numbers",
+        "all; sidecars from v1.29 (Forbidden wording from v1.28), sleep hooks from v1.30, zero sleep from v1.33",
+        ""
+    ),
+    rule!(
+        "IG-V005",
+        "an init container's restartPolicy is Always or unset",
+        "v1.29+",
+        ""
+    ),
+    rule!(
+        "IG-V006",
+        "ports are in range, with known protocols, valid unique names and no host port twice",
+        "all; StatefulSet templates from v1.34",
+        ""
+    ),
+    rule!(
+        "IG-V007",
+        "resource names and quantities are valid (whole extended resources and hugepages), requests within limits, resize policies known",
+        "all; resize policies from v1.33",
+        ""
+    ),
+    rule!(
+        "IG-V008",
+        "volume mounts name a volume of the pod, use distinct mount paths and relative sub-paths",
+        "all; StatefulSet claim templates from v1.34",
+        ""
+    ),
+    rule!(
+        "IG-V009",
+        "env and envFrom names and prefixes are valid, each variable takes its value from one source",
+        "all; relaxed names from v1.32",
+        ""
+    ),
+];
+
 pub const NAME_FORMAT: &str = "IG-V001";
 pub const NAME_UNIQUE: &str = "IG-V002";
 pub const IMAGE_REQUIRED: &str = "IG-V003";

@@ -491,14 +491,15 @@ fn run_rules(id: Option<&str>) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     match id {
         None => {
-            let rules = initguard_rules::RULES;
-            let id_width = rules.iter().map(|r| r.id.len()).max().unwrap_or_default();
-            let policy_width = rules
-                .iter()
+            let id_width = initguard_rules::rules()
+                .map(|r| r.id.len())
+                .max()
+                .unwrap_or_default();
+            let policy_width = initguard_rules::rules()
                 .map(|r| r.policy.len())
                 .max()
                 .unwrap_or_default();
-            for rule in rules {
+            for rule in initguard_rules::rules() {
                 writeln!(
                     stdout,
                     "{:<id_width$}  {:<policy_width$}  {} [Kubernetes {}]",
@@ -507,8 +508,7 @@ fn run_rules(id: Option<&str>) -> anyhow::Result<ExitCode> {
             }
         }
         Some(id) => {
-            let rule = initguard_rules::RULES
-                .iter()
+            let rule = initguard_rules::rules()
                 .find(|r| r.id.eq_ignore_ascii_case(id))
                 .with_context(|| format!("no rule {id:?}: `initguard rules` lists them"))?;
             writeln!(stdout, "{} ({}): {}", rule.id, rule.policy, rule.summary)?;

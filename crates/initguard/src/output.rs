@@ -267,8 +267,7 @@ fn junit(report: &CheckReport) -> String {
 }
 
 fn sarif(report: &CheckReport) -> String {
-    let builtin = initguard_rules::RULES
-        .iter()
+    let builtin = initguard_rules::rules()
         .map(|rule| json!({"id": rule.id, "name": rule.policy, "shortDescription": {"text": rule.summary}}));
     let own = OWN_RULES
         .iter()

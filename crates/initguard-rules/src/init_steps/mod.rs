@@ -24,6 +24,22 @@ use catalog::{BUILTIN_STEPS, BuiltinStep, Resources};
 
 pub const NAME: &str = "init-steps";
 
+/// The rules of this policy, documented by example (`initguard rules`).
+pub const RULES: &[crate::RuleDoc] = &[
+    rule!(
+        "IG-S001",
+        "init step annotations name known steps and options, with well-formed values",
+        "all",
+        ""
+    ),
+    rule!(
+        "IG-S002",
+        "requested init steps fit the pod: no clashing container names, volumes or mount paths",
+        "all",
+        ""
+    ),
+];
+
 /// IG-S001: step annotations name known steps and are well-formed.
 pub const ANNOTATIONS: &str = "IG-S001";
 /// IG-S002: the steps fit the pod: no clashing containers, volumes or mount paths.

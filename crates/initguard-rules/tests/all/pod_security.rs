@@ -778,10 +778,9 @@ fn settings_errors_name_the_setting() {
 #[test]
 fn every_check_is_documented_with_examples() {
     for (check, level, _) in check_table() {
-        let doc = initguard_rules::RULES
-            .iter()
+        let doc = initguard_rules::rules()
             .find(|rule| rule.id == check)
-            .unwrap_or_else(|| panic!("{check} is not in RULES"));
+            .unwrap_or_else(|| panic!("{check} is not among the documented rules"));
         assert_eq!(doc.policy, initguard_rules::pod_security::NAME);
         let restricted = doc.settings.contains("restricted");
         assert_eq!(

@@ -226,7 +226,7 @@ fn docs_examples_json() {
 
 #[test]
 fn every_rule_fixture_text_and_json() {
-    let out = check("rules-text", &["tests/fixtures/rules"]);
+    let out = check("rules-text", &["crates/initguard-rules/src/examples"]);
     assert!(out.contains("exit: 1"), "validity fixtures are denied");
     for id in [
         "IG-V001", "IG-V004", "IG-V009", "IG-H001", "IG-H005", "IG-H009",
@@ -236,7 +236,10 @@ fn every_rule_fixture_text_and_json() {
     assert!(out.contains(
         "error   IG-V004 spec.initContainers[0].livenessProbe: Forbidden: may not be set for init containers without restartPolicy=Always"
     ));
-    check("rules-json", &["tests/fixtures/rules", "-o", "json"]);
+    check(
+        "rules-json",
+        &["crates/initguard-rules/src/examples", "-o", "json"],
+    );
 }
 
 #[test]
@@ -245,7 +248,7 @@ fn junit_and_sarif() {
         "examples-junit",
         &[
             "tests/fixtures/examples",
-            "tests/fixtures/rules/IG-V004.yaml",
+            "crates/initguard-rules/src/examples/IG-V004.yaml",
             "-o",
             "junit",
         ],
@@ -258,8 +261,8 @@ fn junit_and_sarif() {
     let sarif = check(
         "rules-sarif",
         &[
-            "tests/fixtures/rules/IG-V004.yaml",
-            "tests/fixtures/rules/IG-H009.yaml",
+            "crates/initguard-rules/src/examples/IG-V004.yaml",
+            "crates/initguard-rules/src/examples/IG-H009.yaml",
             "tests/fixtures/versions",
             "-o",
             "sarif",
@@ -339,7 +342,9 @@ fn lists_reviews_and_skipped_kinds() {
 
 #[test]
 fn stdin_input() {
-    let manifest = std::fs::read(workspace().join("tests/fixtures/rules/IG-V002.yaml")).unwrap();
+    let manifest =
+        std::fs::read(workspace().join("crates/initguard-rules/src/examples/IG-V002.yaml"))
+            .unwrap();
     let rendered = run(&["check", "-", "-o", "json"], Some(&manifest));
     golden("stdin-json", &rendered);
     assert!(rendered.contains("\"source\": \"-\""));

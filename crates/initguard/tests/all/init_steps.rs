@@ -328,7 +328,7 @@ fn conflicts_deny_with_the_reason() {
             .map(|d| d.message())
             .unwrap_or_default()
     };
-    let failing = documents("tests/fixtures/rules/IG-S002.yaml");
+    let failing = documents("crates/initguard-rules/src/examples/IG-S002.yaml");
     assert!(
         denial(failing[0].clone()).contains(
             "volume \"html\" exists with another source; the step needs an emptyDir, ephemeral or persistentVolumeClaim volume it can write"

@@ -9,5 +9,6 @@ mod chart;
 mod check_cli;
 mod init_steps;
 mod policy_cli;
+mod readme;
 mod serve_cli;
 mod support;
