@@ -40,18 +40,127 @@ const GIT: &str = "docker.io/alpine/git:v2.47.2";
 
 const COMMON_SCRIPT: &str = include_str!("scripts/common.sh");
 
+/// The option names a step can take, as `initguard.dev/<step>-<option>` annotations.
+pub mod option {
+    pub const TIMEOUT: &str = "timeout";
+    pub const INTERVAL: &str = "interval";
+    pub const IMAGE: &str = "image";
+    pub const PLACEMENT: &str = "placement";
+    pub const PATH: &str = "path";
+    pub const REF: &str = "ref";
+    pub const VOLUME: &str = "volume";
+}
+
+use option::{IMAGE, INTERVAL, PATH, PLACEMENT, REF, TIMEOUT, VOLUME};
+
+const WAITS: &[&str] = &[TIMEOUT, INTERVAL, IMAGE, PLACEMENT];
+const SMALL: (&str, &str) = ("10m", "16Mi");
+const SMALL_LIMIT: (&str, &str) = ("100m", "64Mi");
+
+/// Everything a built-in step is, in one place.
+struct Definition {
+    name: &'static str,
+    /// The step's own part of its script; [`BuiltinStep::script`] prepends the shared helpers.
+    script: &'static str,
+    image: &'static str,
+    /// How long the step may take unless the pod asks for less (or, up to `max_timeout`, more).
+    timeout: Duration,
+    /// The longest time a pod may ask for.
+    max_timeout: Duration,
+    /// Requests and limits as (cpu, memory).
+    requests: (&'static str, &'static str),
+    limits: (&'static str, &'static str),
+    options: &'static [&'static str],
+}
+
+const fn definition(step: BuiltinStep) -> Definition {
+    match step {
+        BuiltinStep::WaitForDns => Definition {
+            name: "wait-for-dns",
+            script: include_str!("scripts/wait-for-dns.sh"),
+            image: BUSYBOX,
+            timeout: Duration::from_mins(5),
+            max_timeout: Duration::from_mins(20),
+            requests: SMALL,
+            limits: SMALL_LIMIT,
+            options: WAITS,
+        },
+        BuiltinStep::WaitForTcp => Definition {
+            name: "wait-for-tcp",
+            script: include_str!("scripts/wait-for-tcp.sh"),
+            image: BUSYBOX,
+            timeout: Duration::from_mins(5),
+            max_timeout: Duration::from_mins(20),
+            requests: SMALL,
+            limits: SMALL_LIMIT,
+            options: WAITS,
+        },
+        BuiltinStep::WaitForHttp => Definition {
+            name: "wait-for-http",
+            script: include_str!("scripts/wait-for-http.sh"),
+            image: BUSYBOX,
+            timeout: Duration::from_mins(5),
+            max_timeout: Duration::from_mins(20),
+            requests: SMALL,
+            limits: SMALL_LIMIT,
+            options: WAITS,
+        },
+        BuiltinStep::GitClone => Definition {
+            name: "git-clone",
+            script: include_str!("scripts/git-clone.sh"),
+            image: GIT,
+            timeout: Duration::from_mins(10),
+            max_timeout: Duration::from_mins(30),
+            requests: ("50m", "64Mi"),
+            limits: ("500m", "256Mi"),
+            options: &[TIMEOUT, INTERVAL, IMAGE, PLACEMENT, PATH, REF, VOLUME],
+        },
+        BuiltinStep::Fetch => Definition {
+            name: "fetch",
+            script: include_str!("scripts/fetch.sh"),
+            image: BUSYBOX,
+            timeout: Duration::from_mins(5),
+            max_timeout: Duration::from_mins(20),
+            requests: SMALL,
+            limits: SMALL_LIMIT,
+            options: WAITS,
+        },
+        BuiltinStep::Register => Definition {
+            name: "register",
+            script: include_str!("scripts/register.sh"),
+            image: BUSYBOX,
+            timeout: Duration::from_mins(2),
+            max_timeout: Duration::from_mins(20),
+            requests: SMALL,
+            limits: SMALL_LIMIT,
+            options: WAITS,
+        },
+        BuiltinStep::Delay => Definition {
+            name: "delay",
+            script: include_str!("scripts/delay.sh"),
+            image: BUSYBOX,
+            timeout: Duration::from_mins(1),
+            max_timeout: Duration::from_mins(10),
+            requests: SMALL,
+            limits: SMALL_LIMIT,
+            options: &[IMAGE, PLACEMENT],
+        },
+        BuiltinStep::RenderConfig => Definition {
+            name: "render-config",
+            script: include_str!("scripts/render-config.sh"),
+            image: BUSYBOX,
+            timeout: Duration::from_mins(1),
+            max_timeout: Duration::from_mins(20),
+            requests: SMALL,
+            limits: SMALL_LIMIT,
+            options: &[TIMEOUT, IMAGE, PLACEMENT, PATH, VOLUME],
+        },
+    }
+}
+
 impl BuiltinStep {
     pub fn name(self) -> &'static str {
-        match self {
-            Self::WaitForDns => "wait-for-dns",
-            Self::WaitForTcp => "wait-for-tcp",
-            Self::WaitForHttp => "wait-for-http",
-            Self::GitClone => "git-clone",
-            Self::Fetch => "fetch",
-            Self::Register => "register",
-            Self::Delay => "delay",
-            Self::RenderConfig => "render-config",
-        }
+        definition(self).name
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
@@ -59,24 +168,7 @@ impl BuiltinStep {
     }
 
     pub fn default_image(self) -> &'static str {
-        match self {
-            Self::GitClone => GIT,
-            _ => BUSYBOX,
-        }
-    }
-
-    /// The step's own part of its script; [`Self::script`] prepends the shared helpers.
-    fn own_script(self) -> &'static str {
-        match self {
-            Self::WaitForDns => include_str!("scripts/wait-for-dns.sh"),
-            Self::WaitForTcp => include_str!("scripts/wait-for-tcp.sh"),
-            Self::WaitForHttp => include_str!("scripts/wait-for-http.sh"),
-            Self::GitClone => include_str!("scripts/git-clone.sh"),
-            Self::Fetch => include_str!("scripts/fetch.sh"),
-            Self::Register => include_str!("scripts/register.sh"),
-            Self::Delay => include_str!("scripts/delay.sh"),
-            Self::RenderConfig => include_str!("scripts/render-config.sh"),
-        }
+        definition(self).image
     }
 
     /// The whole `sh -c` script of the step, without the comments the source files carry.
@@ -85,7 +177,7 @@ impl BuiltinStep {
     pub fn script(self) -> String {
         COMMON_SCRIPT
             .lines()
-            .chain(self.own_script().lines())
+            .chain(definition(self).script.lines())
             .filter(|line| !line.trim_start().starts_with('#'))
             .fold(String::new(), |mut script, line| {
                 script.push_str(line);
@@ -96,52 +188,22 @@ impl BuiltinStep {
 
     /// How long the step may take unless the pod asks for less (or, up to the maximum, more).
     pub fn default_timeout(self) -> Duration {
-        match self {
-            Self::WaitForDns | Self::WaitForTcp | Self::WaitForHttp | Self::Fetch => {
-                Duration::from_mins(5)
-            }
-            Self::GitClone => Duration::from_mins(10),
-            Self::Register => Duration::from_mins(2),
-            Self::Delay | Self::RenderConfig => Duration::from_mins(1),
-        }
+        definition(self).timeout
     }
 
     /// The longest time a pod may ask for.
     pub fn default_max_timeout(self) -> Duration {
-        match self {
-            Self::GitClone => Duration::from_mins(30),
-            Self::Delay => Duration::from_mins(10),
-            _ => Duration::from_mins(20),
-        }
+        definition(self).max_timeout
     }
 
     pub fn default_resources(self) -> Resources {
-        match self {
-            Self::GitClone => Resources::new(("50m", "64Mi"), ("500m", "256Mi")),
-            _ => Resources::new(("10m", "16Mi"), ("100m", "64Mi")),
-        }
+        let definition = definition(self);
+        Resources::new(definition.requests, definition.limits)
     }
 
     /// The options the step takes as `initguard.dev/<step>-<option>` annotations.
     pub fn options(self) -> &'static [&'static str] {
-        match self {
-            Self::WaitForDns
-            | Self::WaitForTcp
-            | Self::WaitForHttp
-            | Self::Fetch
-            | Self::Register => &["timeout", "interval", "image", "placement"],
-            Self::GitClone => &[
-                "timeout",
-                "interval",
-                "image",
-                "placement",
-                "path",
-                "ref",
-                "volume",
-            ],
-            Self::Delay => &["image", "placement"],
-            Self::RenderConfig => &["timeout", "image", "placement", "path", "volume"],
-        }
+        definition(self).options
     }
 }
 

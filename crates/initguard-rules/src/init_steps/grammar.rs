@@ -1,5 +1,5 @@
-//! The annotation grammar: from a pod's `initguard.dev/*` annotations to the init containers
-//! they ask for.
+//! The annotation grammar: from a pod's `initguard.dev/*` annotations to the steps and items
+//! they ask for (`super::container` builds their containers).
 //!
 //! | annotation | value |
 //! |---|---|
@@ -21,21 +21,16 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use initguard_core::image::ImageRef;
-use initguard_core::k8s_openapi::api::core::v1::{
-    Capabilities, Container, EnvVar, EnvVarSource, ObjectFieldSelector, ResourceRequirements,
-    SeccompProfile, SecurityContext,
-};
-use initguard_core::k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use initguard_core::k8s_openapi::api::core::v1::{Container, EnvVar};
 use initguard_core::{FieldPath, Violation, Workload};
 
-use super::catalog::{BuiltinStep, Resources};
+use super::catalog::{BuiltinStep, option};
+use super::container::{container, env};
 use super::{
     ANNOTATION_PREFIX, ANNOTATIONS, Action, InitSteps, Placement, STATUS_ANNOTATION, Step,
 };
 use crate::text::is_dns1123_label;
 
-/// The user every injected container runs as: not root, in no image's passwd.
-const RUN_AS: i64 = 65532;
 /// Where `render-config` reads its ConfigMap's templates.
 pub const TEMPLATE_DIR: &str = "/initguard/templates";
 
@@ -163,11 +158,11 @@ fn unknown_annotation(
 }
 
 /// The options every step shares, read and checked.
-struct Options {
-    timeout: Duration,
-    interval: Duration,
-    image: String,
-    placement: Placement,
+pub(super) struct Options {
+    pub(super) timeout: Duration,
+    pub(super) interval: Duration,
+    pub(super) image: String,
+    pub(super) placement: Placement,
 }
 
 /// What one item of a step's annotation adds to the step's container.
@@ -222,11 +217,11 @@ impl<'a> StepReader<'_, 'a> {
             image: step.image.clone(),
             placement: step.placement,
         };
-        if let Some(text) = self.option("timeout") {
+        if let Some(text) = self.option(option::TIMEOUT) {
             match parse_duration(text) {
                 Ok(t) if t <= step.max_timeout => options.timeout = t,
                 Ok(_) => self.option_error(
-                    "timeout",
+                    option::TIMEOUT,
                     text,
                     format_args!(
                         "longer than this cluster allows for {} ({})",
@@ -234,20 +229,22 @@ impl<'a> StepReader<'_, 'a> {
                         humantime::format_duration(step.max_timeout)
                     ),
                 ),
-                Err(e) => self.option_error("timeout", text, e),
+                Err(e) => self.option_error(option::TIMEOUT, text, e),
             }
         }
-        if let Some(text) = self.option("interval") {
+        if let Some(text) = self.option(option::INTERVAL) {
             match parse_duration(text) {
                 Ok(i) if i <= options.timeout => options.interval = i,
-                Ok(_) => self.option_error("interval", text, "longer than the step's timeout"),
-                Err(e) => self.option_error("interval", text, e),
+                Ok(_) => {
+                    self.option_error(option::INTERVAL, text, "longer than the step's timeout");
+                }
+                Err(e) => self.option_error(option::INTERVAL, text, e),
             }
         }
-        if let Some(text) = self.option("image") {
+        if let Some(text) = self.option(option::IMAGE) {
             if !step.allow_image_override {
                 self.option_error(
-                    "image",
+                    option::IMAGE,
                     text,
                     format_args!(
                         "this cluster does not let pods choose the image of {}",
@@ -255,16 +252,16 @@ impl<'a> StepReader<'_, 'a> {
                     ),
                 );
             } else if let Err(e) = check_image(text) {
-                self.option_error("image", text, e);
+                self.option_error(option::IMAGE, text, e);
             } else {
                 text.clone_into(&mut options.image);
             }
         }
-        if let Some(text) = self.option("placement") {
+        if let Some(text) = self.option(option::PLACEMENT) {
             match text {
                 "before" => options.placement = Placement::Before,
                 "after" => options.placement = Placement::After,
-                _ => self.option_error("placement", text, "expected before or after"),
+                _ => self.option_error(option::PLACEMENT, text, "expected before or after"),
             }
         }
         options
@@ -337,10 +334,10 @@ impl<'a> StepReader<'_, 'a> {
                 check_url(value, &["https", "http", "ssh", "git"])?;
                 let path = self.path_option("/workspace");
                 let volume = self.volume_option("initguard-git-clone");
-                let git_ref = match self.option("ref") {
+                let git_ref = match self.option(option::REF) {
                     Some(r) if is_git_ref(r) => r.to_owned(),
                     Some(r) => {
-                        self.option_error("ref", r, "not a branch or tag name");
+                        self.option_error(option::REF, r, "not a branch or tag name");
                         String::new()
                     }
                     None => String::new(),
@@ -408,11 +405,11 @@ impl<'a> StepReader<'_, 'a> {
     }
 
     fn path_option(&mut self, default: &str) -> String {
-        match self.option("path") {
+        match self.option(option::PATH) {
             Some(path) => match check_mount_path(path) {
                 Ok(()) => path.to_owned(),
                 Err(e) => {
-                    self.option_error("path", path, e);
+                    self.option_error(option::PATH, path, e);
                     default.to_owned()
                 }
             },
@@ -421,120 +418,14 @@ impl<'a> StepReader<'_, 'a> {
     }
 
     fn volume_option(&mut self, default: &str) -> String {
-        match self.option("volume") {
+        match self.option(option::VOLUME) {
             Some(name) if name.len() <= 63 && is_dns1123_label(name) => name.to_owned(),
             Some(name) => {
-                self.option_error("volume", name, "not a volume name (a DNS-1123 label)");
+                self.option_error(option::VOLUME, name, "not a volume name (a DNS-1123 label)");
                 default.to_owned()
             }
             None => default.to_owned(),
         }
-    }
-}
-
-/// The container of one item: the step's image and command, bounded, hardened, small.
-fn container(step: &Step, options: &Options, name: String, item_env: Vec<EnvVar>) -> Container {
-    let command = match &step.action {
-        Action::Builtin(builtin) => vec!["/bin/sh".to_owned(), "-c".to_owned(), builtin.script()],
-        Action::Custom {
-            command,
-            bounded: true,
-            ..
-        } => command.clone(),
-        Action::Custom { command, .. } => ["timeout", "$(INITGUARD_TIMEOUT)"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .chain(command.iter().cloned())
-            .collect(),
-    };
-    let mut vars = vec![
-        env("INITGUARD_STEP", &step.name),
-        env(
-            "INITGUARD_TIMEOUT",
-            &options.timeout.as_secs().max(1).to_string(),
-        ),
-        env(
-            "INITGUARD_INTERVAL",
-            &options.interval.as_secs().max(1).to_string(),
-        ),
-        field_env("POD_NAME", "metadata.name"),
-        field_env("POD_NAMESPACE", "metadata.namespace"),
-        field_env("POD_IP", "status.podIP"),
-    ];
-    for var in item_env {
-        match vars.iter_mut().find(|v| v.name == var.name) {
-            Some(existing) => *existing = var,
-            None => vars.push(var),
-        }
-    }
-    Container {
-        name,
-        image: Some(options.image.clone()),
-        command: Some(command),
-        env: Some(vars),
-        resources: Some(resources(&step.resources)),
-        security_context: Some(hardened()),
-        termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
-        ..Container::default()
-    }
-}
-
-fn env(name: &str, value: &str) -> EnvVar {
-    EnvVar {
-        name: name.to_owned(),
-        value: Some(value.to_owned()),
-        value_from: None,
-    }
-}
-
-/// A pod fact from the downward API, read when the container starts: on CREATE the pod may
-/// not even have its name yet.
-fn field_env(name: &str, field: &str) -> EnvVar {
-    EnvVar {
-        name: name.to_owned(),
-        value: None,
-        value_from: Some(EnvVarSource {
-            field_ref: Some(ObjectFieldSelector {
-                api_version: None,
-                field_path: field.to_owned(),
-            }),
-            ..EnvVarSource::default()
-        }),
-    }
-}
-
-fn resources(resources: &Resources) -> ResourceRequirements {
-    let pair = |p: &super::catalog::CpuMemory| {
-        BTreeMap::from([
-            ("cpu".to_owned(), Quantity(p.cpu.clone())),
-            ("memory".to_owned(), Quantity(p.memory.clone())),
-        ])
-    };
-    ResourceRequirements {
-        requests: Some(pair(&resources.requests)),
-        limits: Some(pair(&resources.limits)),
-        ..ResourceRequirements::default()
-    }
-}
-
-/// What PSS restricted asks of a container, and a read-only root: steps write only to the
-/// volumes they are given.
-fn hardened() -> SecurityContext {
-    SecurityContext {
-        allow_privilege_escalation: Some(false),
-        capabilities: Some(Capabilities {
-            drop: Some(vec!["ALL".to_owned()]),
-            add: None,
-        }),
-        read_only_root_filesystem: Some(true),
-        run_as_non_root: Some(true),
-        run_as_user: Some(RUN_AS),
-        run_as_group: Some(RUN_AS),
-        seccomp_profile: Some(SeccompProfile {
-            type_: "RuntimeDefault".to_owned(),
-            localhost_profile: None,
-        }),
-        ..SecurityContext::default()
     }
 }
 

@@ -8,6 +8,7 @@
 //! IP reach each step through the downward API, and every parameter through the environment.
 
 pub mod catalog;
+mod container;
 mod grammar;
 mod inject;
 
@@ -20,7 +21,7 @@ use serde::Deserialize;
 
 use crate::SettingsError;
 use crate::text::is_dns1123_label;
-use catalog::{BUILTIN_STEPS, BuiltinStep, Resources};
+use catalog::{BUILTIN_STEPS, BuiltinStep, Resources, option};
 
 pub const NAME: &str = "init-steps";
 
@@ -129,7 +130,7 @@ impl Step {
     fn options(&self) -> &'static [&'static str] {
         match &self.action {
             Action::Builtin(step) => step.options(),
-            Action::Custom { .. } => &["timeout", "image", "placement"],
+            Action::Custom { .. } => &[option::TIMEOUT, option::IMAGE, option::PLACEMENT],
         }
     }
 }
