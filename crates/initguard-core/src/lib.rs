@@ -21,7 +21,7 @@ pub mod workload;
 pub use k8s_openapi;
 pub use matching::MatchRules;
 pub use path::FieldPath;
-pub use pipeline::{Decision, Denial, Phase, Pipeline, PolicyEntry, PolicyReport};
+pub use pipeline::{Decision, Denial, Phase, Pipeline, PolicyEntry, PolicyReport, Warning};
 pub use policy::{FailurePolicy, Mode, Mutation, Outcome, Policy, PolicyError, Violation};
 pub use request::{Request, Review, ReviewError, ReviewVersion};
 pub use response::ReviewResponse;

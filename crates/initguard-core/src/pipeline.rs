@@ -90,7 +90,8 @@ impl Denial {
 #[derive(Debug, Clone)]
 pub struct Decision {
     pub denial: Option<Denial>,
-    pub warnings: Vec<String>,
+    /// What the answer warns about, in the order the policies ran.
+    pub warnings: Vec<Warning>,
     /// RFC 6902 diff between the object received and the final object; empty when unchanged.
     pub patch: json_patch::Patch,
     /// The final object, when a policy changed it.
@@ -298,31 +299,63 @@ fn leave_out_repeats(reports: &mut [PolicyReport]) {
     }
 }
 
+/// A finding that does not deny.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Warning {
+    /// A policy's warning, or its violation in warn mode.
+    Finding {
+        policy: String,
+        violation: Violation,
+    },
+    /// A policy gave no verdict, and its `failurePolicy: Ignore` let the request through.
+    PolicyFailed { policy: String, error: PolicyError },
+}
+
+/// The text the apiserver shows: `[policy/RULE] path: message`, or why the policy failed.
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Finding { policy, violation } => f.write_str(&describe(policy, violation)),
+            Self::PolicyFailed { policy, error } => {
+                write!(f, "policy {policy} failed: {error} (ignored)")
+            }
+        }
+    }
+}
+
 /// Turns the reports into a denial and warnings, as DESIGN.md sets out: enforce violations
 /// deny (403), warn violations warn, audit only reports; a failed policy denies (500) under
 /// `Fail` and warns under `Ignore`.
-fn decide(reports: &[PolicyReport]) -> (Option<Denial>, Vec<String>) {
+fn decide(reports: &[PolicyReport]) -> (Option<Denial>, Vec<Warning>) {
     let mut denied = Vec::new();
     let mut failed = Vec::new();
     let mut warnings = Vec::new();
     for report in reports {
         match &report.result {
             Ok(outcome) => {
-                warnings.extend(outcome.warnings.iter().map(|w| describe(&report.name, w)));
-                let found = outcome.violations.iter().map(|v| describe(&report.name, v));
+                let finding = |violation: &Violation| Warning::Finding {
+                    policy: report.name.clone(),
+                    violation: violation.clone(),
+                };
+                warnings.extend(outcome.warnings.iter().map(finding));
                 match report.mode {
-                    Mode::Enforce => denied.extend(found),
-                    Mode::Warn => warnings.extend(found),
+                    Mode::Enforce => {
+                        denied.extend(outcome.violations.iter().map(|v| describe(&report.name, v)));
+                    }
+                    Mode::Warn => warnings.extend(outcome.violations.iter().map(finding)),
                     Mode::Audit => {}
                 }
             }
-            Err(error) => {
-                let message = format!("policy {} failed: {error}", report.name);
-                match report.failure_policy {
-                    FailurePolicy::Fail => failed.push(message),
-                    FailurePolicy::Ignore => warnings.push(format!("{message} (ignored)")),
+            Err(error) => match report.failure_policy {
+                FailurePolicy::Fail => {
+                    failed.push(format!("policy {} failed: {error}", report.name));
                 }
-            }
+                FailurePolicy::Ignore => warnings.push(Warning::PolicyFailed {
+                    policy: report.name.clone(),
+                    error: error.clone(),
+                }),
+            },
         }
     }
     let denial = if !failed.is_empty() {
@@ -354,6 +387,10 @@ pub fn describe(policy: &str, violation: &Violation) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn warnings(decision: &Decision) -> Vec<String> {
+        decision.warnings.iter().map(ToString::to_string).collect()
+    }
     use crate::path::FieldPath;
     use crate::workload::Workload;
     use serde_json::json;
@@ -462,7 +499,7 @@ mod tests {
         let decision = warn.evaluate(&request, Phase::All);
         assert!(decision.allowed());
         assert_eq!(
-            decision.warnings,
+            warnings(&decision),
             ["[needs-image/T-1] spec.initContainers[0].image: Required value"]
         );
 
@@ -637,11 +674,11 @@ mod tests {
         ]);
         let decision = pipeline.evaluate(&request, Phase::All);
         assert_eq!(
-            decision.denial.unwrap().message(),
+            decision.denial.as_ref().unwrap().message(),
             "[baseline/CHECK] containers \"app\" must comply"
         );
         assert_eq!(
-            decision.warnings,
+            warnings(&decision),
             ["[other/T-1] spec.initContainers[0].image: Required value"],
             "other policies still warn"
         );
@@ -672,7 +709,7 @@ mod tests {
         let decision = ignore.evaluate(&request, Phase::All);
         assert!(decision.allowed());
         assert_eq!(
-            decision.warnings,
+            warnings(&decision),
             ["policy broken failed: the policy trapped: unreachable executed (ignored)"]
         );
     }

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 
-use crate::pipeline::Decision;
+use crate::pipeline::{Decision, Warning};
 use crate::request::ReviewVersion;
 
 /// The apiserver shows warnings as-is; longer ones are cut to this many characters.
@@ -92,16 +92,16 @@ pub const MAX_WARNINGS_CHARS: usize = 4 * 1024;
 /// The warnings as the apiserver would pass them on: duplicates dropped (its recorder dedupes
 /// by text), each cut to [`MAX_WARNING_CHARS`], and no more than [`MAX_WARNINGS_CHARS`] in all,
 /// the rest counted in a last warning.
-fn bounded_warnings(warnings: &[String]) -> Vec<String> {
+fn bounded_warnings(warnings: &[Warning]) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     let mut kept = Vec::new();
     let mut chars = 0;
     let mut omitted = 0;
-    for warning in warnings {
-        if !seen.insert(warning.as_str()) {
+    for warning in warnings.iter().map(ToString::to_string) {
+        if !seen.insert(warning.clone()) {
             continue;
         }
-        let warning = truncate_warning(warning);
+        let warning = truncate_warning(&warning);
         let length = warning.chars().count();
         if chars + length > MAX_WARNINGS_CHARS - MAX_WARNING_CHARS {
             omitted += 1;
@@ -140,7 +140,13 @@ mod tests {
     ) -> Decision {
         Decision {
             denial,
-            warnings,
+            warnings: warnings
+                .into_iter()
+                .map(|message| Warning::Finding {
+                    policy: "p".to_owned(),
+                    violation: crate::Violation::message(message),
+                })
+                .collect(),
             patch: serde_json::from_value(patch).unwrap(),
             mutated: None,
             reports: Vec::new(),
@@ -197,7 +203,7 @@ mod tests {
         let first = wire["response"]["warnings"][0].as_str().unwrap();
         assert_eq!(first.chars().count(), MAX_WARNING_CHARS);
         assert!(first.ends_with('…'));
-        assert_eq!(wire["response"]["warnings"][1], "short");
+        assert_eq!(wire["response"]["warnings"][1], "[p] short");
     }
 
     #[test]

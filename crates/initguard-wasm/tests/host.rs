@@ -254,9 +254,10 @@ fn failure_policy_decides_what_a_broken_module_does() {
         }]);
         let decision = pipeline.evaluate(&Request::create(pod()), Phase::All);
         assert_eq!(decision.allowed(), allowed);
-        let text = decision
-            .denial
-            .map_or_else(|| decision.warnings.join(""), |d| d.message());
+        let text = decision.denial.map_or_else(
+            || decision.warnings.iter().map(ToString::to_string).collect(),
+            |d| d.message(),
+        );
         assert!(
             text.contains("policy spin failed: the policy ran past its deadline of 100ms"),
             "{text}"

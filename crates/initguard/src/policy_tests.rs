@@ -338,10 +338,10 @@ fn run_case(
         _ => {}
     }
     if let Some(count) = expect.warnings.filter(|c| *c != decision.warnings.len()) {
+        let warnings: Vec<String> = decision.warnings.iter().map(ToString::to_string).collect();
         problems.push(format!(
-            "expected {count} warnings, got {}: {:?}",
+            "expected {count} warnings, got {}: {warnings:?}",
             decision.warnings.len(),
-            decision.warnings
         ));
     }
     if let Some(golden) = &expect.patched {

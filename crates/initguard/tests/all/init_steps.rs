@@ -303,7 +303,10 @@ fn the_docs_examples_rewritten_get_equivalent_bounded_steps() {
         // The hand-written waits are unbounded; the injected ones are not.
         let unbounded = |object: Value| {
             let decision = evaluate(&hygiene, object);
-            decision.warnings.iter().any(|w| w.contains("IG-H005"))
+            decision
+                .warnings
+                .iter()
+                .any(|w| w.to_string().contains("IG-H005"))
                 || decision
                     .denial
                     .is_some_and(|d| d.message().contains("IG-H005"))
