@@ -47,6 +47,7 @@ pub struct Pipeline {
 
 /// What one policy did with one request.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PolicyReport {
     pub name: String,
     pub mode: Mode,
@@ -88,6 +89,7 @@ impl Denial {
 
 /// The verdict on one request.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Decision {
     pub denial: Option<Denial>,
     /// What the answer warns about, in the order the policies ran.
@@ -432,10 +434,7 @@ mod tests {
         }
         fn evaluate(&self, _: &Request) -> Result<Outcome, PolicyError> {
             let patch = serde_json::from_value(json!([{"op": "add", "path": "/spec/initContainers/0/image", "value": "busybox:1.36"}])).unwrap();
-            Ok(Outcome {
-                mutation: Some(Mutation::Patch(patch)),
-                ..Outcome::default()
-            })
+            Ok(Outcome::with_mutation(Mutation::Patch(patch)))
         }
     }
 

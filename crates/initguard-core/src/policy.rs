@@ -33,8 +33,10 @@ pub trait Policy: Send + Sync + fmt::Debug {
     }
 }
 
-/// What a policy found.
+/// What a policy found. Built with [`Outcome::default`] and the `with_` constructors, so that
+/// fields can be added without breaking policies.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Outcome {
     pub violations: Vec<Violation>,
     /// Advice that never denies, whatever the mode: findings like violations, with a rule id
@@ -42,6 +44,31 @@ pub struct Outcome {
     pub warnings: Vec<Violation>,
     /// How the policy changed the object it was given; `None` when it did not.
     pub mutation: Option<Mutation>,
+}
+
+impl Outcome {
+    /// An outcome that finds these violations.
+    pub fn with_violations(violations: Vec<Violation>) -> Self {
+        Self {
+            violations,
+            ..Self::default()
+        }
+    }
+
+    /// An outcome that changes the object.
+    pub fn with_mutation(mutation: Mutation) -> Self {
+        Self {
+            mutation: Some(mutation),
+            ..Self::default()
+        }
+    }
+
+    /// The same outcome, with these warnings too.
+    #[must_use]
+    pub fn and_warnings(mut self, warnings: Vec<Violation>) -> Self {
+        self.warnings.extend(warnings);
+        self
+    }
 }
 
 /// A mutating policy's change to the object.
@@ -55,6 +82,7 @@ pub enum Mutation {
 
 /// One unmet rule, at one place in the object.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Violation {
     /// Stable id of the rule (`IG-V001`); WASM policies may leave it empty.
     pub rule: Cow<'static, str>,
@@ -73,6 +101,29 @@ pub struct Violation {
 }
 
 impl Violation {
+    /// A violation of `rule` (empty when the policy names none) at `path` (in apiserver
+    /// notation; `None` for the whole object).
+    pub fn new(
+        rule: impl Into<Cow<'static, str>>,
+        path: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            rule: rule.into(),
+            path,
+            message: message.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The same violation, naming the containers it is about (so that another policy's finding
+    /// about the same containers can stand for it).
+    #[must_use]
+    pub fn for_containers(mut self, containers: Vec<String>) -> Self {
+        self.containers = containers;
+        self
+    }
+
     pub fn at(rule: &'static str, path: &FieldPath, message: impl Into<String>) -> Self {
         Self {
             rule: Cow::Borrowed(rule),

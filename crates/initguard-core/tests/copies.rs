@@ -63,10 +63,7 @@ impl Policy for Labels {
     fn evaluate(&self, request: &Request) -> Result<Outcome, PolicyError> {
         let mut object = request.object().unwrap().clone();
         object["metadata"]["labels"]["labelled"] = json!("yes");
-        Ok(Outcome {
-            mutation: Some(Mutation::Object(object)),
-            ..Outcome::default()
-        })
+        Ok(Outcome::with_mutation(Mutation::Object(object)))
     }
 }
 
@@ -83,10 +80,7 @@ impl Policy for Annotates {
             json!([{"op": "add", "path": "/metadata/annotations/patched", "value": "yes"}]),
         )
         .unwrap();
-        Ok(Outcome {
-            mutation: Some(Mutation::Patch(patch)),
-            ..Outcome::default()
-        })
+        Ok(Outcome::with_mutation(Mutation::Patch(patch)))
     }
 }
 

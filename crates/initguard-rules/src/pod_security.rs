@@ -289,20 +289,17 @@ impl Policy for PodSecurity {
                     [only] => only.clone(),
                     _ => workload.spec_path().clone(),
                 };
-                Some(Violation {
-                    containers: finding.containers,
-                    ..Violation::at(
+                Some(
+                    Violation::at(
                         check.id,
                         &path,
                         format!("{} ({})", finding.reason, finding.detail),
                     )
-                })
+                    .for_containers(finding.containers),
+                )
             })
             .collect();
-        Ok(Outcome {
-            violations,
-            ..Outcome::default()
-        })
+        Ok(Outcome::with_violations(violations))
     }
 }
 

@@ -223,10 +223,7 @@ impl Policy for InitContainerValidity {
                 ));
             }
         }
-        Ok(Outcome {
-            violations: found,
-            ..Outcome::default()
-        })
+        Ok(Outcome::with_violations(found))
     }
 }
 

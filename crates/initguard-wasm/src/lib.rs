@@ -653,24 +653,19 @@ impl Policy for WasmPolicy {
             )),
             None => None,
         };
-        Ok(Outcome {
-            violations: outcome
-                .violations
-                .into_iter()
-                .map(|v| Violation {
-                    rule: v.rule.unwrap_or_default().into(),
-                    path: v.path,
-                    message: v.message,
-                    ..Violation::default()
-                })
-                .collect(),
-            warnings: outcome
-                .warnings
-                .into_iter()
-                .map(Violation::message)
-                .collect(),
-            mutation,
-        })
+        let violations = outcome
+            .violations
+            .into_iter()
+            .map(|v| Violation::new(v.rule.unwrap_or_default(), v.path, v.message))
+            .collect();
+        let warnings = outcome
+            .warnings
+            .into_iter()
+            .map(Violation::message)
+            .collect();
+        let mut answer = Outcome::with_violations(violations).and_warnings(warnings);
+        answer.mutation = mutation;
+        Ok(answer)
     }
 }
 

@@ -356,10 +356,7 @@ impl Policy for InitSteps {
         let requested = match grammar::read(self, workload, &metadata_path) {
             Ok(requested) => requested,
             Err(violations) => {
-                return Ok(Outcome {
-                    violations,
-                    ..Outcome::default()
-                });
+                return Ok(Outcome::with_violations(violations));
             }
         };
         let injected_before = workload
@@ -375,14 +372,15 @@ impl Policy for InitSteps {
             .object()
             .ok_or_else(|| PolicyError::InvalidObject("the request has no object".to_owned()))?;
         match inject::apply(object, workload, &requested) {
-            Ok(mutated) => Ok(Outcome {
-                mutation: (mutated != *object).then_some(Mutation::Object(mutated)),
-                ..Outcome::default()
-            }),
-            Err(inject::Refusal::Conflict(path, message)) => Ok(Outcome {
-                violations: vec![Violation::at(FITS_THE_POD, &path, message)],
-                ..Outcome::default()
-            }),
+            Ok(mutated) if mutated == *object => Ok(Outcome::default()),
+            Ok(mutated) => Ok(Outcome::with_mutation(Mutation::Object(mutated))),
+            Err(inject::Refusal::Conflict(path, message)) => {
+                Ok(Outcome::with_violations(vec![Violation::at(
+                    FITS_THE_POD,
+                    &path,
+                    message,
+                )]))
+            }
             Err(inject::Refusal::Object(message)) => Err(PolicyError::InvalidObject(message)),
         }
     }

@@ -12,10 +12,7 @@ impl Policy for HugeOutput {
         let violations = (0..64)
             .map(|_| Violation::object("HUGE", message.clone()))
             .collect();
-        Ok(Outcome {
-            violations,
-            ..Outcome::default()
-        })
+        Ok(Outcome::with_violations(violations))
     }
 }
 

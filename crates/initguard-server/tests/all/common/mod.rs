@@ -35,10 +35,7 @@ impl Policy for Annotate {
             .entry("annotations")
             .or_insert_with(|| json!({}));
         annotations["initguard.dev/checked~by"] = json!("initguard");
-        Ok(Outcome {
-            mutation: Some(Mutation::Object(object)),
-            ..Outcome::default()
-        })
+        Ok(Outcome::with_mutation(Mutation::Object(object)))
     }
 }
 
