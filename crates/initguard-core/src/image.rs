@@ -5,7 +5,9 @@
 pub struct ImageRef<'a> {
     /// Everything before the tag and digest, as written.
     pub repository: &'a str,
+    /// The tag after `:`, if any (`1.36` in `busybox:1.36`).
     pub tag: Option<&'a str>,
+    /// The digest after `@`, if any (`sha256:…`).
     pub digest: Option<&'a str>,
 }
 
@@ -29,6 +31,7 @@ impl<'a> ImageRef<'a> {
         }
     }
 
+    /// Splits a reference as written in a pod spec; it never fails, as the apiserver accepts any text.
     pub fn parse(image: &'a str) -> Self {
         let (named, digest) = match image.split_once('@') {
             Some((named, digest)) => (named, Some(digest)),

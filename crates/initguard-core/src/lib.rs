@@ -6,6 +6,8 @@
 //! [`response::ReviewResponse`]. This crate does no I/O, so it also builds for `wasm32-wasip2`,
 //! where the policy SDK reuses its views.
 
+#![warn(missing_docs)]
+
 pub mod duration;
 pub mod image;
 pub mod matching;

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::request::{Operation, Request};
 
+/// The label the apiserver puts on every namespace: its own name.
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 /// A policy's match rules. Empty lists match everything, except `kinds`, whose default is
@@ -26,12 +27,16 @@ pub struct MatchRules {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub operations: Vec<Operation>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Namespaces the policy runs in; empty for all.
     pub namespaces: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Namespaces the policy never runs in.
     pub exclude_namespaces: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Labels the request's namespace must have.
     pub namespace_selector: Option<LabelSelector>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Labels the object must have.
     pub object_selector: Option<LabelSelector>,
 }
 
@@ -76,6 +81,7 @@ impl MatchRules {
         Ok(())
     }
 
+    /// Whether the policy runs on `request`.
     pub fn matches(&self, request: &Request) -> bool {
         self.matches_kind(request)
             && self.matches_operation(&request.facts.operation)

@@ -49,16 +49,19 @@ impl FieldPath {
     }
 
     #[must_use]
+    /// The path to the field `name` of this one.
     pub fn field(&self, name: impl Into<Cow<'static, str>>) -> Self {
         self.with(Segment::Field(name.into()))
     }
 
     #[must_use]
+    /// The path to element `index` of this list.
     pub fn index(&self, index: usize) -> Self {
         self.with(Segment::Index(index))
     }
 
     #[must_use]
+    /// The path to key `key` of this map (`labels[app]`).
     pub fn key(&self, key: &str) -> Self {
         self.with(Segment::Key(key.to_owned()))
     }

@@ -15,17 +15,24 @@ use crate::request::Request;
 pub struct PolicyEntry {
     /// The name in config, unique in the pipeline; names the policy in messages and metrics.
     pub name: String,
+    /// What its findings do: deny, warn, or only be recorded.
     pub mode: Mode,
+    /// What a failure of the policy (no verdict) does.
     pub failure_policy: FailurePolicy,
+    /// Which requests the policy runs on.
     pub rules: MatchRules,
+    /// The policy itself.
     pub policy: Arc<dyn Policy>,
 }
 
 /// Which policies a call runs: the two webhooks of the apiserver, or both in order (`check`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Phase {
+    /// The mutating webhook: mutating policies only.
     Mutate,
+    /// The validating webhook: validating policies only.
     Validate,
+    /// Both, mutating first, as `initguard check` runs them.
     All,
 }
 
@@ -49,13 +56,19 @@ pub struct Pipeline {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct PolicyReport {
+    /// The policy's name in config.
     pub name: String,
+    /// Its mode.
     pub mode: Mode,
+    /// Its failure policy.
     pub failure_policy: FailurePolicy,
+    /// Whether it is a mutating policy.
     pub mutating: bool,
     /// The policy's [`Policy::profile`].
     pub profile: Option<&'static str>,
+    /// How long its evaluation took.
     pub duration: Duration,
+    /// What it found, or why it gave no verdict.
     pub result: Result<Outcome, PolicyError>,
 }
 
@@ -91,6 +104,7 @@ impl Denial {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Decision {
+    /// Why the request is denied; `None` when it is allowed.
     pub denial: Option<Denial>,
     /// What the answer warns about, in the order the policies ran.
     pub warnings: Vec<Warning>,
@@ -103,16 +117,19 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Whether the request is allowed.
     pub fn allowed(&self) -> bool {
         self.denial.is_none()
     }
 }
 
 impl Pipeline {
+    /// A pipeline of `entries`, mutating ones running first whatever their place.
     pub fn new(entries: Vec<PolicyEntry>) -> Self {
         Self { entries }
     }
 
+    /// The policies, in config order.
     pub fn entries(&self) -> &[PolicyEntry] {
         &self.entries
     }
@@ -307,11 +324,18 @@ fn leave_out_repeats(reports: &mut [PolicyReport]) {
 pub enum Warning {
     /// A policy's warning, or its violation in warn mode.
     Finding {
+        /// The policy's name in config.
         policy: String,
+        /// What it found.
         violation: Violation,
     },
     /// A policy gave no verdict, and its `failurePolicy: Ignore` let the request through.
-    PolicyFailed { policy: String, error: PolicyError },
+    PolicyFailed {
+        /// The policy's name in config.
+        policy: String,
+        /// Why it gave no verdict.
+        error: PolicyError,
+    },
 }
 
 /// The text the apiserver shows: `[policy/RULE] path: message`, or why the policy failed.

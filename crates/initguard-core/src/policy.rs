@@ -38,6 +38,7 @@ pub trait Policy: Send + Sync + fmt::Debug {
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Outcome {
+    /// Unmet rules: they deny in enforce mode and warn in warn mode.
     pub violations: Vec<Violation>,
     /// Advice that never denies, whatever the mode: findings like violations, with a rule id
     /// and a path where the policy has them.
@@ -89,6 +90,7 @@ pub struct Violation {
     /// Field path in apiserver notation, when the violation is about one field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// What is wrong, and where useful how to fix it.
     pub message: String,
     /// The containers the finding names, when it names several in one message (a Pod
     /// Security check lists every container that fails it).
@@ -124,6 +126,7 @@ impl Violation {
         self
     }
 
+    /// A violation of `rule` at `path`.
     pub fn at(rule: &'static str, path: &FieldPath, message: impl Into<String>) -> Self {
         Self {
             rule: Cow::Borrowed(rule),
@@ -133,6 +136,7 @@ impl Violation {
         }
     }
 
+    /// A violation of `rule` about the object as a whole.
     pub fn object(rule: &'static str, message: impl Into<String>) -> Self {
         Self {
             rule: Cow::Borrowed(rule),
@@ -178,18 +182,25 @@ impl fmt::Display for Violation {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
     #[error("the object cannot be evaluated: {0}")]
+    /// The object is not what the policy can read (a malformed pod spec).
     InvalidObject(String),
     #[error("the policy reported an error: {0}")]
+    /// The policy said it cannot decide, and why.
     Reported(String),
     #[error("the policy trapped: {0}")]
+    /// A WebAssembly policy trapped.
     Trap(String),
     #[error("the policy ran past its deadline of {}", humantime::format_duration(*.0))]
+    /// A WebAssembly policy ran out of time.
     Timeout(Duration),
     #[error("the policy exceeded its memory limit: {0}")]
+    /// A WebAssembly policy ran out of memory.
     OutOfMemory(String),
     #[error("the policy returned a malformed outcome: {0}")]
+    /// A WebAssembly policy answered what is not an outcome.
     InvalidOutcome(String),
     #[error("the policy returned a patch that does not apply: {0}")]
+    /// A policy's patch does not apply to the object it was given.
     InvalidPatch(String),
 }
 
@@ -215,6 +226,7 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The mode as config writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Enforce => "enforce",

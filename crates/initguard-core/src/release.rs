@@ -9,10 +9,12 @@ pub const LATEST: Release = Release(37);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReleaseError {
     #[error("{0:?} is not a version: expected v1.N or latest")]
+    /// Not `v1.N` or `latest`.
     NotAVersion(String),
     #[error(
         "{0:?} is newer than the newest version this build knows ({LATEST}); use latest or an earlier version"
     )]
+    /// A release newer than this build knows.
     Newer(String),
 }
 
@@ -28,6 +30,7 @@ impl Default for Release {
 }
 
 impl Release {
+    /// Release `v1.minor`.
     pub const fn new(minor: u32) -> Self {
         Self(minor)
     }
@@ -54,6 +57,7 @@ impl Release {
         Ok(Self(minor))
     }
 
+    /// The minor version: 30 for `v1.30`.
     pub fn minor(self) -> u32 {
         self.0
     }

@@ -20,11 +20,14 @@ use crate::workload::{ImageView, Workload, WorkloadError, WorkloadKind};
 /// The `admission.k8s.io` versions the apiserver speaks; a response uses the request's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReviewVersion {
+    /// `admission.k8s.io/v1`.
     V1,
+    /// `admission.k8s.io/v1beta1`, which the apiserver still sends when a webhook asks for it.
     V1Beta1,
 }
 
 impl ReviewVersion {
+    /// The `apiVersion` of reviews of this version.
     pub fn api_version(self) -> &'static str {
         match self {
             Self::V1 => "admission.k8s.io/v1",
@@ -37,25 +40,33 @@ impl ReviewVersion {
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
     #[error("request body is not a valid AdmissionReview: {0}")]
+    /// The body is not JSON, or not shaped like a review.
     Json(#[from] serde_json::Error),
     #[error("request body is not a valid AdmissionReview: expected a JSON object")]
+    /// The body is JSON, but not an object.
     NotAnObject,
     #[error(
         "unsupported apiVersion {0:?}: expected admission.k8s.io/v1 or admission.k8s.io/v1beta1"
     )]
+    /// An `apiVersion` that is not an AdmissionReview version initguard answers.
     UnsupportedVersion(String),
     #[error("unsupported kind {0:?}: expected AdmissionReview")]
+    /// A `kind` other than `AdmissionReview`.
     WrongKind(String),
     #[error("AdmissionReview has no request")]
+    /// A review without a `request`.
     MissingRequest,
     #[error("AdmissionReview request has an empty uid")]
+    /// A request without a `uid`, which the answer must echo.
     EmptyUid,
 }
 
 /// A parsed AdmissionReview: the version to answer in and the request.
 #[derive(Debug)]
 pub struct Review {
+    /// The version the review came in, which the answer uses too.
     pub version: ReviewVersion,
+    /// The request.
     pub request: Request,
 }
 
@@ -232,13 +243,21 @@ pub struct Request {
 /// object, and the object as it was before an UPDATE.
 #[derive(Debug, Clone)]
 pub struct Facts {
+    /// The request's id, echoed in the answer.
     pub uid: String,
+    /// The kind of the object.
     pub kind: GroupVersionKind,
+    /// The resource the request is about.
     pub resource: GroupVersionResource,
+    /// What the user asks to do.
     pub operation: Operation,
+    /// The object's namespace; `None` for cluster-scoped objects.
     pub namespace: Option<String>,
+    /// The object's name; may be empty on CREATE with `generateName`.
     pub name: String,
+    /// Who asks.
     pub user_info: UserInfo,
+    /// Whether nothing will be persisted (`kubectl --dry-run=server`, and offline checks).
     pub dry_run: bool,
     /// Labels of the request's namespace when known (offline from Namespace manifests). The
     /// apiserver does not send them; see [`crate::matching`] for what applies then.

@@ -48,28 +48,43 @@ const SERVED: &[(WorkloadKind, &str, u32, Option<u32>)] = &[
     instead.map(|v| format!("; use {v}")).unwrap_or_default()
 )]
 pub struct NotServed {
+    /// The kind the object claims.
     pub kind: WorkloadKind,
+    /// The `apiVersion` it is written in.
     pub api_version: String,
+    /// The release checked against.
     pub release: Release,
+    /// The release that stopped serving it, when it was served before.
     pub removed_in: Option<Release>,
+    /// The `apiVersion` to use instead.
     pub instead: Option<&'static str>,
 }
 
 /// The kinds that carry a pod spec, and where they keep it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WorkloadKind {
+    /// A bare Pod.
     Pod,
+    /// A PodTemplate.
     PodTemplate,
+    /// An apps Deployment.
     Deployment,
+    /// An apps ReplicaSet.
     ReplicaSet,
+    /// An apps StatefulSet.
     StatefulSet,
+    /// An apps DaemonSet.
     DaemonSet,
+    /// A batch Job.
     Job,
+    /// A batch CronJob (its job template's pod template).
     CronJob,
+    /// A core ReplicationController.
     ReplicationController,
 }
 
 impl WorkloadKind {
+    /// Every kind with a pod spec.
     pub const ALL: [Self; 9] = [
         Self::Pod,
         Self::PodTemplate,
@@ -134,6 +149,7 @@ impl WorkloadKind {
         })
     }
 
+    /// The kind as the API spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pod => "Pod",
@@ -177,9 +193,11 @@ impl WorkloadKind {
 /// An object's pod template, typed, with the paths of its parts.
 #[derive(Debug, Clone)]
 pub struct Workload {
+    /// The kind of the object holding the template.
     pub kind: WorkloadKind,
     /// The pod template's metadata (labels and annotations of the pods to be created).
     pub metadata: ObjectMeta,
+    /// The pod spec.
     pub spec: PodSpec,
     spec_path: FieldPath,
 }
@@ -188,7 +206,9 @@ pub struct Workload {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{path}: {message}")]
 pub struct WorkloadError {
+    /// Where in the object the spec stops making sense.
     pub path: FieldPath,
+    /// What is wrong there.
     pub message: String,
 }
 
@@ -221,18 +241,22 @@ impl Workload {
         })
     }
 
+    /// The path of the pod spec in the object (`spec`, `spec.template.spec`, …).
     pub fn spec_path(&self) -> &FieldPath {
         &self.spec_path
     }
 
+    /// The init containers, in the order they run.
     pub fn init_containers(&self) -> &[Container] {
         self.spec.init_containers.as_deref().unwrap_or_default()
     }
 
+    /// The app containers.
     pub fn app_containers(&self) -> &[Container] {
         &self.spec.containers
     }
 
+    /// The ephemeral containers (only Pods have them).
     pub fn ephemeral_containers(&self) -> &[EphemeralContainer] {
         self.spec
             .ephemeral_containers
@@ -379,6 +403,7 @@ fn trace<'de, D: Deserializer<'de>>(kind: WorkloadKind, object: D) -> WorkloadEr
 /// building the typed pod spec, most of all inside a WebAssembly policy.
 #[derive(Debug, Clone)]
 pub struct ImageView<'a> {
+    /// The kind of the object.
     pub kind: WorkloadKind,
     containers: Vec<ContainerImage<'a>>,
 }
@@ -386,9 +411,13 @@ pub struct ImageView<'a> {
 /// One container of an [`ImageView`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerImage<'a> {
+    /// Which list the container is in.
     pub kind: ContainerKind,
+    /// Its index in that list.
     pub index: usize,
+    /// Its name.
     pub name: Cow<'a, str>,
+    /// Its image, as written.
     pub image: Option<Cow<'a, str>>,
 }
 
@@ -484,8 +513,11 @@ struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 /// The three lists of containers a pod spec holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ContainerKind {
+    /// `initContainers`.
     Init,
+    /// `containers`.
     App,
+    /// `ephemeralContainers`.
     Ephemeral,
 }
 
@@ -503,14 +535,21 @@ impl ContainerKind {
 /// The fields every kind of container shares, for rules that look at all of them.
 #[derive(Debug, Clone, Copy)]
 pub struct ContainerRef<'a> {
+    /// Which list the container is in.
     pub kind: ContainerKind,
+    /// Its index in that list.
     pub index: usize,
+    /// Its name.
     pub name: &'a str,
+    /// Its image, as written.
     pub image: Option<&'a str>,
+    /// Its security context.
     pub security_context: Option<&'a SecurityContext>,
+    /// Its ports.
     pub ports: &'a [ContainerPort],
     /// Liveness, readiness and startup probes, in that order.
     pub probes: [Option<&'a Probe>; 3],
+    /// Its lifecycle hooks.
     pub lifecycle: Option<&'a Lifecycle>,
 }
 

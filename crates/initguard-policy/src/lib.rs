@@ -42,6 +42,8 @@
 //! a patch is an RFC 6902 JSON Patch against the request's object and is accepted only from
 //! policies whose `info` says they mutate.
 
+#![warn(missing_docs)]
+
 pub use initguard_core::image::ImageRef;
 pub use initguard_core::k8s_openapi;
 pub use initguard_core::{
@@ -55,7 +57,8 @@ pub use json_patch;
     clippy::all,
     clippy::pedantic,
     unsafe_code,
-    missing_debug_implementations
+    missing_debug_implementations,
+    missing_docs
 )]
 pub mod bindings {
     wit_bindgen::generate!({
