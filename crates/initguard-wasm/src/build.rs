@@ -16,10 +16,8 @@ pub enum BuildError {
     /// Cargo ran and failed; what it printed says why.
     #[error("cargo in {} failed:\n{stderr}", dir.display())]
     Failed { dir: PathBuf, stderr: String },
-    #[error("cargo read-manifest printed no manifest")]
-    Manifest(#[source] serde_json::Error),
-    #[error("{}: no package name", .0.display())]
-    NoName(PathBuf),
+    #[error("cargo metadata printed no metadata")]
+    Metadata(#[source] serde_json::Error),
 }
 
 /// Runs cargo with `args` in `dir`; the error carries what cargo printed.
@@ -69,13 +67,37 @@ pub fn component_path(components: &Path, name: &str) -> PathBuf {
     components.join(format!("{}.wasm", name.replace('-', "_")))
 }
 
-/// The name of the package whose manifest is in `manifest_dir`, as cargo reports it.
-pub fn package_name(manifest_dir: &Path) -> Result<String, BuildError> {
-    let manifest = cargo(manifest_dir, &[std::ffi::OsStr::new("read-manifest")])?;
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&manifest).map_err(BuildError::Manifest)?;
-    manifest["name"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| BuildError::NoName(manifest_dir.to_owned()))
+/// A policy crate: its package name and its folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+/// The policy crates at `manifest_dir`, as cargo reports them: the crate itself, or every
+/// member of a workspace whose root is not a crate (`policies/`).
+pub fn packages(manifest_dir: &Path) -> Result<Vec<Package>, BuildError> {
+    let args = ["metadata", "--no-deps", "--format-version", "1"].map(std::ffi::OsStr::new);
+    let metadata = cargo(manifest_dir, &args)?;
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&metadata).map_err(BuildError::Metadata)?;
+    let packages: Vec<Package> = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|package| {
+            let name = package["name"].as_str()?.to_owned();
+            let manifest = Path::new(package["manifest_path"].as_str()?);
+            Some(Package {
+                name,
+                dir: manifest.parent()?.to_owned(),
+            })
+        })
+        .collect();
+    // cargo lists every member of the enclosing workspace; a crate folder means that crate.
+    let own = manifest_dir.canonicalize().map_err(BuildError::Spawn)?;
+    match packages.iter().find(|p| p.dir == own) {
+        Some(own) => Ok(vec![own.clone()]),
+        None => Ok(packages),
+    }
 }

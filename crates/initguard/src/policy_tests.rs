@@ -112,37 +112,45 @@ pub struct Summary {
 
 /// Runs the suite file at `path`, or every `*.yaml` suite under a folder's `tests/`. A folder
 /// that is a crate is built first (into `$CARGO_TARGET_DIR`, or its own `target/`), and its
-/// component is what suites without `module:` test.
+/// component is what suites without `module:` test; a folder that is a workspace of policy
+/// crates (`policies/`) is built once, and every member's suites run against its component,
+/// in one summary.
 pub fn run(path: &Path, host: &WasmHost) -> Result<Summary, String> {
-    let built = if path.join("Cargo.toml").is_file() {
-        let target =
-            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| path.join("target"), PathBuf::from);
-        let with_causes = |e| format!("{:#}", anyhow::Error::new(e));
-        let components =
-            initguard_wasm::build::build_components(path, &target).map_err(with_causes)?;
-        let name = initguard_wasm::build::package_name(path).map_err(with_causes)?;
-        Some(initguard_wasm::build::component_path(&components, &name))
-    } else {
-        None
-    };
-    let suites = if path.is_dir() {
-        let folder = path.join("tests");
-        let mut found: Vec<PathBuf> = std::fs::read_dir(&folder)
-            .map_err(|e| format!("{}: {e}", folder.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-            .collect();
-        found.sort();
-        found
-    } else {
-        vec![path.to_owned()]
-    };
-    if suites.is_empty() {
-        return Err(format!("{}: no test suites (tests/*.yaml)", path.display()));
-    }
     let mut summary = Summary::default();
-    for suite in suites {
-        run_suite(&suite, host, built.as_deref(), &mut summary)?;
+    // A suite in a crate's `tests/` tests that crate's component.
+    let absolute = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let suite_of_crate = absolute
+        .parent()
+        .filter(|tests| tests.file_name().is_some_and(|name| name == "tests"))
+        .and_then(Path::parent)
+        .filter(|krate| path.is_file() && krate.join("Cargo.toml").is_file());
+    if let Some(krate) = suite_of_crate {
+        let built = build(krate)?;
+        let component = built.packages.first().map(|p| built.component(p));
+        run_suite(path, host, component.as_deref(), &mut summary)?;
+    } else if path.join("Cargo.toml").is_file() {
+        let built = build(path)?;
+        let mut tested = false;
+        for package in &built.packages {
+            let component = built.component(package);
+            for suite in suites_in(&package.dir)? {
+                tested = true;
+                run_suite(&suite, host, Some(&component), &mut summary)?;
+            }
+        }
+        if !tested {
+            return Err(format!("{}: no test suites (tests/*.yaml)", path.display()));
+        }
+    } else if path.is_dir() {
+        let suites = suites_in(path)?;
+        if suites.is_empty() {
+            return Err(format!("{}: no test suites (tests/*.yaml)", path.display()));
+        }
+        for suite in suites {
+            run_suite(&suite, host, None, &mut summary)?;
+        }
+    } else {
+        run_suite(path, host, None, &mut summary)?;
     }
     let _ = writeln!(
         summary.report,
@@ -152,6 +160,46 @@ pub fn run(path: &Path, host: &WasmHost) -> Result<Summary, String> {
         summary.failed
     );
     Ok(summary)
+}
+
+/// A policy crate or workspace, built.
+struct Built {
+    components: PathBuf,
+    packages: Vec<initguard_wasm::build::Package>,
+}
+
+impl Built {
+    fn component(&self, package: &initguard_wasm::build::Package) -> PathBuf {
+        initguard_wasm::build::component_path(&self.components, &package.name)
+    }
+}
+
+/// Builds the crate or workspace at `dir` into `$CARGO_TARGET_DIR`, or its own `target/`.
+fn build(dir: &Path) -> Result<Built, String> {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| dir.join("target"), PathBuf::from);
+    let with_causes = |e| format!("{:#}", anyhow::Error::new(e));
+    let components = initguard_wasm::build::build_components(dir, &target).map_err(with_causes)?;
+    let packages = initguard_wasm::build::packages(dir).map_err(with_causes)?;
+    Ok(Built {
+        components,
+        packages,
+    })
+}
+
+/// The suites in a folder's `tests/`, in name order; none when it has no `tests/`.
+fn suites_in(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let folder = dir.join("tests");
+    if !folder.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .map_err(|e| format!("{}: {e}", folder.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    found.sort();
+    Ok(found)
 }
 
 fn run_suite(

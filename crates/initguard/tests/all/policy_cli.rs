@@ -22,8 +22,38 @@ fn initguard(args: &[&str], cwd: &Path) -> (i32, String) {
     (code, format!("{stdout}{stderr}"))
 }
 
+/// `to` as a path relative to `from`.
+fn relative(from: &Path, to: &Path) -> PathBuf {
+    let (from, to) = (from.canonicalize().unwrap(), to.canonicalize().unwrap());
+    let common = from
+        .components()
+        .zip(to.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let ups = from.components().count() - common;
+    std::iter::repeat_n(Path::new(".."), ups)
+        .map(Path::to_path_buf)
+        .chain(
+            to.components()
+                .skip(common)
+                .map(|c| PathBuf::from(c.as_os_str())),
+        )
+        .collect()
+}
+
+/// As [`initguard`], with `CARGO_TARGET_DIR` set to `target` (relative to `cwd`).
+fn initguard_in(args: &[&str], cwd: &Path, target: &Path) -> (i32, String) {
+    let (code, stdout, stderr) = initguard_with(args, cwd, target);
+    (code, format!("{stdout}{stderr}"))
+}
+
 /// Runs `initguard ARGS` in `cwd`: its exit code, stdout and stderr (logs) apart.
 fn initguard_apart(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    initguard_with(args, cwd, &policies_target())
+}
+
+/// Runs `initguard ARGS` in `cwd`, building policies into `target`.
+fn initguard_with(args: &[&str], cwd: &Path, target: &Path) -> (i32, String, String) {
     let Output {
         status,
         stdout,
@@ -31,7 +61,7 @@ fn initguard_apart(args: &[&str], cwd: &Path) -> (i32, String, String) {
     } = Command::new(env!("CARGO_BIN_EXE_initguard"))
         .args(args)
         .current_dir(cwd)
-        .env("CARGO_TARGET_DIR", policies_target())
+        .env("CARGO_TARGET_DIR", target)
         .output()
         .unwrap();
     (
@@ -58,6 +88,25 @@ fn shipped_policy_suites_pass() {
             "{policy}:\n{out}"
         );
     }
+}
+
+/// `policy test policies` on the workspace of policies builds it once and runs every member's
+/// suites, with one summary.
+#[test]
+fn a_workspace_of_policies_is_built_once_and_every_member_tested() {
+    let (code, out) = initguard(&["policy", "test", "policies"], &workspace());
+    assert_eq!(code, 0, "{out}");
+    for policy in [
+        "allowed-registries",
+        "require-image-digest",
+        "default-init-resources",
+    ] {
+        assert!(
+            out.contains(&format!("policies/{policy}/tests/cases.yaml")),
+            "{policy}: {out}"
+        );
+    }
+    assert_eq!(out.matches("test result: ok.").count(), 1, "{out}");
 }
 
 #[test]
@@ -99,9 +148,37 @@ fn a_new_policy_builds_and_passes_its_own_tests() {
     let (code, out) = initguard(&["policy", "new", "Demo_Policy"], &dir);
     assert_eq!(code, 2, "{out}");
 
-    let (code, out) = initguard(&["policy", "test", "demo-policy"], &dir);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("test result: ok. 3 passed, 0 failed"), "{out}");
+    // Every way to name the crate: from its parent, from inside, by absolute path, a suite
+    // file, and with a target folder given relative to the current directory.
+    let krate = dir.join("demo-policy");
+    let absolute = krate.to_str().unwrap().to_owned();
+    let forms: [(&[&str], &Path); 5] = [
+        (&["policy", "test", "demo-policy"], &dir),
+        (&["policy", "test", "./demo-policy/"], &dir),
+        (&["policy", "test", "."], &krate),
+        (&["policy", "test", &absolute], &workspace()),
+        (&["policy", "test", "tests/cases.yaml"], &krate),
+    ];
+    for (args, cwd) in forms {
+        let (code, out) = initguard(args, cwd);
+        assert_eq!(code, 0, "{args:?} in {}: {out}", cwd.display());
+        assert!(
+            out.contains("test result: ok. 3 passed, 0 failed"),
+            "{args:?}: {out}"
+        );
+    }
+    let relative_target = relative(&dir, &policies_target());
+    let (code, out) = initguard_in(&["policy", "test", "demo-policy"], &dir, &relative_target);
+    assert_eq!(
+        code,
+        0,
+        "CARGO_TARGET_DIR={}: {out}",
+        relative_target.display()
+    );
+    assert!(
+        !krate.join("demo-policy").exists() && !krate.join("target").exists(),
+        "the build lands in the target folder named, once"
+    );
     let native = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args(["test", "--quiet"])
         .current_dir(dir.join("demo-policy"))
