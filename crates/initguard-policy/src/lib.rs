@@ -8,7 +8,7 @@
 //! the component's `validate-settings` error, so a bad config is refused at load.
 //!
 //! ```ignore
-//! use initguard_policy::{Outcome, Policy, Request, Violation, export_policy};
+//! use initguard_policy::{Error, Outcome, Policy, Request, Violation, export_policy};
 //!
 //! #[derive(Default, serde::Deserialize)]
 //! #[serde(deny_unknown_fields)]
@@ -18,9 +18,9 @@
 //!
 //! impl Policy for NoBannedImages {
 //!     type Settings = Settings;
-//!     fn evaluate(request: &Request, settings: &Settings) -> Result<Outcome, String> {
+//!     fn evaluate(request: &Request, settings: &Settings) -> Result<Outcome, Error> {
 //!         let mut outcome = Outcome::default();
-//!         if let Some(workload) = request.workload().map_err(|e| e.to_string())? {
+//!         if let Some(workload) = request.workload()? {
 //!             for container in workload.containers() { /* ... */ }
 //!         }
 //!         Ok(outcome)
@@ -72,6 +72,56 @@ pub mod bindings {
 
 use serde::de::DeserializeOwned;
 
+/// Why a policy gives no verdict, or why its settings cannot be used: what initguard reports
+/// (a failed policy, which its `failurePolicy` handles; settings refused at load).
+///
+/// Made from a message (`Err("registries: list one".into())`), or with `?` from the errors a
+/// policy meets: a pod spec that cannot be read, JSON that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error(String);
+
+impl Error {
+    /// An error saying `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+
+    /// What the error says.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for Error {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
+
+impl From<&str> for Error {
+    fn from(message: &str) -> Self {
+        Self(message.to_owned())
+    }
+}
+
+impl From<initguard_core::WorkloadError> for Error {
+    fn from(error: initguard_core::WorkloadError) -> Self {
+        Self(error.to_string())
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(error: serde_json::Error) -> Self {
+        Self(error.to_string())
+    }
+}
+
 /// A policy: settings and one function over a request.
 pub trait Policy {
     /// Settings from the config's `settings:` (JSON); `{}` or no settings give `Default`.
@@ -81,17 +131,17 @@ pub trait Policy {
     const MUTATING: bool = false;
 
     /// Extra checks of settings beyond their type, run once at load.
-    fn check_settings(_settings: &Self::Settings) -> Result<(), String> {
+    fn check_settings(_settings: &Self::Settings) -> Result<(), Error> {
         Ok(())
     }
 
     /// Evaluates one request. Broken input is an `Err` (a policy failure, handled by the
     /// failurePolicy); a rule that is not met is a violation in the outcome.
-    fn evaluate(request: &Request, settings: &Self::Settings) -> Result<Outcome, String>;
+    fn evaluate(request: &Request, settings: &Self::Settings) -> Result<Outcome, Error>;
 }
 
 /// Reads settings JSON; empty text or `null` mean the defaults.
-pub fn parse_settings<P: Policy>(settings: &str) -> Result<P::Settings, String> {
+pub fn parse_settings<P: Policy>(settings: &str) -> Result<P::Settings, Error> {
     let trimmed = settings.trim();
     let parsed = if trimmed.is_empty() || trimmed == "null" {
         P::Settings::default()
@@ -104,12 +154,12 @@ pub fn parse_settings<P: Policy>(settings: &str) -> Result<P::Settings, String> 
 
 /// Runs a policy on a review's JSON: what the component's `evaluate` does, callable natively.
 /// A changed object comes back as the patch the component returns.
-pub fn evaluate_review<P: Policy>(review_json: &str, settings: &str) -> Result<Outcome, String> {
+pub fn evaluate_review<P: Policy>(review_json: &str, settings: &str) -> Result<Outcome, Error> {
     let settings = parse_settings::<P>(settings)?;
     // The host checked the review when it received it; reading it again lean saves the
     // policy a pass over the object.
     let review = initguard_core::Review::from_checked_slice(review_json.as_bytes())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Error::new(e.to_string()))?;
     let mut outcome = P::evaluate(&review.request, &settings)?;
     if let Some(Mutation::Object(changed)) = &outcome.mutation {
         outcome.mutation = patch_to(&review.request, changed);
@@ -147,11 +197,13 @@ pub mod glue {
     }
 
     pub fn validate_settings<P: Policy>(settings: &str) -> Result<(), String> {
-        super::parse_settings::<P>(settings).map(drop)
+        super::parse_settings::<P>(settings)
+            .map(drop)
+            .map_err(|e| e.0)
     }
 
     pub fn evaluate<P: Policy>(request: &str, settings: &str) -> Result<WitOutcome, String> {
-        let outcome = super::evaluate_review::<P>(request, settings)?;
+        let outcome = super::evaluate_review::<P>(request, settings).map_err(|e| e.0)?;
         // `evaluate_review` hands back every mutation as a patch.
         let patch = match outcome.mutation {
             Some(Mutation::Patch(patch)) => {
@@ -216,7 +268,7 @@ pub mod test {
     use serde_json::Value;
 
     /// Evaluates `policy` on a CREATE of `object` with `settings` (JSON), as initguard would.
-    pub fn evaluate<P: Policy>(object: Value, settings: Value) -> Result<Outcome, String> {
+    pub fn evaluate<P: Policy>(object: Value, settings: Value) -> Result<Outcome, super::Error> {
         let request = initguard_core::Request::create(object);
         super::evaluate_review::<P>(request.review_json(), &settings.to_string())
     }

@@ -2,7 +2,7 @@
 //! repository prefixes. Init containers always; app and ephemeral containers on request.
 
 use initguard_policy::{
-    ContainerKind, ImageRef, Outcome, Policy, Request, Violation, export_policy,
+    ContainerKind, Error, ImageRef, Outcome, Policy, Request, Violation, export_policy,
 };
 use serde::Deserialize;
 
@@ -25,17 +25,17 @@ pub struct AllowedRegistries;
 impl Policy for AllowedRegistries {
     type Settings = Settings;
 
-    fn check_settings(settings: &Settings) -> Result<(), String> {
+    fn check_settings(settings: &Settings) -> Result<(), Error> {
         if settings.registries.is_empty() {
-            return Err("registries: list at least one registry or prefix".to_owned());
+            return Err("registries: list at least one registry or prefix".into());
         }
         Ok(())
     }
 
-    fn evaluate(request: &Request, settings: &Settings) -> Result<Outcome, String> {
+    fn evaluate(request: &Request, settings: &Settings) -> Result<Outcome, Error> {
         let mut outcome = Outcome::default();
         // Only names and images are needed: the light view skips the rest of the pod spec.
-        let Some(view) = request.images().map_err(|e| e.to_string())? else {
+        let Some(view) = request.images()? else {
             return Ok(outcome);
         };
         for container in view.containers() {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use initguard_policy::{Outcome, Policy, Request, export_policy, patch_to};
+use initguard_policy::{Error, Outcome, Policy, Request, export_policy, patch_to};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -37,9 +37,9 @@ impl Policy for DefaultInitResources {
     type Settings = Settings;
     const MUTATING: bool = true;
 
-    fn evaluate(request: &Request, settings: &Settings) -> Result<Outcome, String> {
+    fn evaluate(request: &Request, settings: &Settings) -> Result<Outcome, Error> {
         let mut outcome = Outcome::default();
-        let Some(workload) = request.workload().map_err(|e| e.to_string())? else {
+        let Some(workload) = request.workload()? else {
             return Ok(outcome);
         };
         let Some(object) = request.object() else {

@@ -2,7 +2,7 @@
 //! images under an exempt prefix.
 
 use initguard_policy::{
-    ContainerKind, ImageRef, Outcome, Policy, Request, Violation, export_policy,
+    ContainerKind, Error, ImageRef, Outcome, Policy, Request, Violation, export_policy,
 };
 use serde::Deserialize;
 
@@ -19,10 +19,10 @@ pub struct RequireImageDigest;
 impl Policy for RequireImageDigest {
     type Settings = Settings;
 
-    fn evaluate(request: &Request, settings: &Settings) -> Result<Outcome, String> {
+    fn evaluate(request: &Request, settings: &Settings) -> Result<Outcome, Error> {
         let mut outcome = Outcome::default();
         // Only images are needed: the light view skips the rest of the pod spec.
-        let Some(view) = request.images().map_err(|e| e.to_string())? else {
+        let Some(view) = request.images()? else {
             return Ok(outcome);
         };
         let init_containers = view

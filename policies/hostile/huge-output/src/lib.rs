@@ -1,13 +1,13 @@
 //! Hostile: returns an outcome of several megabytes. initguard must refuse it.
 
-use initguard_policy::{Outcome, Policy, Request, Violation, export_policy};
+use initguard_policy::{Error, Outcome, Policy, Request, Violation, export_policy};
 
 pub struct HugeOutput;
 
 impl Policy for HugeOutput {
     type Settings = ();
 
-    fn evaluate(_: &Request, (): &()) -> Result<Outcome, String> {
+    fn evaluate(_: &Request, (): &()) -> Result<Outcome, Error> {
         let message = "x".repeat(64 * 1024);
         let violations = (0..64)
             .map(|_| Violation::object("HUGE", message.clone()))

@@ -1,13 +1,13 @@
 //! Hostile: grows its memory without bound. initguard must stop it at the memory limit.
 
-use initguard_policy::{Outcome, Policy, Request, export_policy};
+use initguard_policy::{Error, Outcome, Policy, Request, export_policy};
 
 pub struct MemoryBomb;
 
 impl Policy for MemoryBomb {
     type Settings = ();
 
-    fn evaluate(_: &Request, (): &()) -> Result<Outcome, String> {
+    fn evaluate(_: &Request, (): &()) -> Result<Outcome, Error> {
         let mut hoard: Vec<Vec<u8>> = Vec::new();
         loop {
             hoard.push(vec![1; 1 << 20]);

@@ -1,13 +1,13 @@
 //! Hostile: panics (a trap, with panic = "abort").
 
-use initguard_policy::{Outcome, Policy, Request, export_policy};
+use initguard_policy::{Error, Outcome, Policy, Request, export_policy};
 
 pub struct Panic;
 
 impl Policy for Panic {
     type Settings = ();
 
-    fn evaluate(request: &Request, (): &()) -> Result<Outcome, String> {
+    fn evaluate(request: &Request, (): &()) -> Result<Outcome, Error> {
         println!("about to panic on {}", request.facts.name);
         panic!("this policy always panics");
     }

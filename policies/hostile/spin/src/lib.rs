@@ -1,13 +1,13 @@
 //! Hostile: never returns from `evaluate`. initguard must stop it at the deadline.
 
-use initguard_policy::{Outcome, Policy, Request, export_policy};
+use initguard_policy::{Error, Outcome, Policy, Request, export_policy};
 
 pub struct Spin;
 
 impl Policy for Spin {
     type Settings = ();
 
-    fn evaluate(request: &Request, (): &()) -> Result<Outcome, String> {
+    fn evaluate(request: &Request, (): &()) -> Result<Outcome, Error> {
         let mut counter = request.facts.name.len() as u64;
         loop {
             counter =
