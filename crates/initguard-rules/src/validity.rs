@@ -1158,8 +1158,23 @@ fn check_quantity(
     Some(value)
 }
 
-/// kubernetes/kubernetes `pkg/apis/core/helper/helpers.go` `IsStandardResourceName`.
-const STANDARD_RESOURCES: &[&str] = &[
+/// kubernetes/kubernetes `pkg/apis/core/helper/helpers.go`: the object counts of
+/// `IsIntegerResourceName` (extended resources are integers too), which are standard
+/// resources as well.
+const OBJECT_COUNTS: &[&str] = &[
+    "pods",
+    "resourcequotas",
+    "services",
+    "replicationcontrollers",
+    "secrets",
+    "configmaps",
+    "persistentvolumeclaims",
+    "services.nodeports",
+    "services.loadbalancers",
+];
+
+/// The rest of `IsStandardResourceName`'s list (hugepages aside).
+const STANDARD_QUANTITIES: &[&str] = &[
     "cpu",
     "memory",
     "ephemeral-storage",
@@ -1169,30 +1184,8 @@ const STANDARD_RESOURCES: &[&str] = &[
     "limits.cpu",
     "limits.memory",
     "limits.ephemeral-storage",
-    "pods",
-    "resourcequotas",
-    "services",
-    "replicationcontrollers",
-    "secrets",
-    "configmaps",
-    "persistentvolumeclaims",
     "storage",
     "requests.storage",
-    "services.nodeports",
-    "services.loadbalancers",
-];
-
-/// `IsIntegerResourceName`'s object counts; extended resources are integers too.
-const INTEGER_RESOURCES: &[&str] = &[
-    "pods",
-    "resourcequotas",
-    "services",
-    "replicationcontrollers",
-    "secrets",
-    "configmaps",
-    "persistentvolumeclaims",
-    "services.nodeports",
-    "services.loadbalancers",
 ];
 
 fn is_hugepages(name: &str) -> bool {
@@ -1212,14 +1205,15 @@ fn is_extended(name: &str) -> bool {
 }
 
 fn is_integer_resource(name: &str) -> bool {
-    INTEGER_RESOURCES.contains(&name) || is_extended(name)
+    OBJECT_COUNTS.contains(&name) || is_extended(name)
 }
 
 /// `validateContainerResourceName` (after `validateResourceName`).
 fn container_resource_name_errors(name: &str) -> Vec<String> {
     let mut errors = qualified_name_errors(name);
     let unprefixed = !name.contains('/');
-    let standard = STANDARD_RESOURCES.contains(&name)
+    let standard = STANDARD_QUANTITIES.contains(&name)
+        || OBJECT_COUNTS.contains(&name)
         || is_hugepages(name)
         || name.starts_with("requests.hugepages-");
     if errors.is_empty() && unprefixed && !standard {

@@ -54,8 +54,6 @@ pub mod option {
 use option::{IMAGE, INTERVAL, PATH, PLACEMENT, REF, TIMEOUT, VOLUME};
 
 const WAITS: &[&str] = &[TIMEOUT, INTERVAL, IMAGE, PLACEMENT];
-const SMALL: (&str, &str) = ("10m", "16Mi");
-const SMALL_LIMIT: (&str, &str) = ("100m", "64Mi");
 
 /// Everything a built-in step is, in one place.
 struct Definition {
@@ -73,38 +71,51 @@ struct Definition {
     options: &'static [&'static str],
 }
 
+/// A busybox step with small requests and limits.
+const fn small(
+    name: &'static str,
+    script: &'static str,
+    timeout: Duration,
+    max_timeout: Duration,
+    options: &'static [&'static str],
+) -> Definition {
+    Definition {
+        name,
+        script,
+        image: BUSYBOX,
+        timeout,
+        max_timeout,
+        requests: ("10m", "16Mi"),
+        limits: ("100m", "64Mi"),
+        options,
+    }
+}
+
 const fn definition(step: BuiltinStep) -> Definition {
+    const FIVE: Duration = Duration::from_mins(5);
+    const TWENTY: Duration = Duration::from_mins(20);
     match step {
-        BuiltinStep::WaitForDns => Definition {
-            name: "wait-for-dns",
-            script: include_str!("scripts/wait-for-dns.sh"),
-            image: BUSYBOX,
-            timeout: Duration::from_mins(5),
-            max_timeout: Duration::from_mins(20),
-            requests: SMALL,
-            limits: SMALL_LIMIT,
-            options: WAITS,
-        },
-        BuiltinStep::WaitForTcp => Definition {
-            name: "wait-for-tcp",
-            script: include_str!("scripts/wait-for-tcp.sh"),
-            image: BUSYBOX,
-            timeout: Duration::from_mins(5),
-            max_timeout: Duration::from_mins(20),
-            requests: SMALL,
-            limits: SMALL_LIMIT,
-            options: WAITS,
-        },
-        BuiltinStep::WaitForHttp => Definition {
-            name: "wait-for-http",
-            script: include_str!("scripts/wait-for-http.sh"),
-            image: BUSYBOX,
-            timeout: Duration::from_mins(5),
-            max_timeout: Duration::from_mins(20),
-            requests: SMALL,
-            limits: SMALL_LIMIT,
-            options: WAITS,
-        },
+        BuiltinStep::WaitForDns => small(
+            "wait-for-dns",
+            include_str!("scripts/wait-for-dns.sh"),
+            FIVE,
+            TWENTY,
+            WAITS,
+        ),
+        BuiltinStep::WaitForTcp => small(
+            "wait-for-tcp",
+            include_str!("scripts/wait-for-tcp.sh"),
+            FIVE,
+            TWENTY,
+            WAITS,
+        ),
+        BuiltinStep::WaitForHttp => small(
+            "wait-for-http",
+            include_str!("scripts/wait-for-http.sh"),
+            FIVE,
+            TWENTY,
+            WAITS,
+        ),
         BuiltinStep::GitClone => Definition {
             name: "git-clone",
             script: include_str!("scripts/git-clone.sh"),
@@ -115,46 +126,34 @@ const fn definition(step: BuiltinStep) -> Definition {
             limits: ("500m", "256Mi"),
             options: &[TIMEOUT, INTERVAL, IMAGE, PLACEMENT, PATH, REF, VOLUME],
         },
-        BuiltinStep::Fetch => Definition {
-            name: "fetch",
-            script: include_str!("scripts/fetch.sh"),
-            image: BUSYBOX,
-            timeout: Duration::from_mins(5),
-            max_timeout: Duration::from_mins(20),
-            requests: SMALL,
-            limits: SMALL_LIMIT,
-            options: WAITS,
-        },
-        BuiltinStep::Register => Definition {
-            name: "register",
-            script: include_str!("scripts/register.sh"),
-            image: BUSYBOX,
-            timeout: Duration::from_mins(2),
-            max_timeout: Duration::from_mins(20),
-            requests: SMALL,
-            limits: SMALL_LIMIT,
-            options: WAITS,
-        },
-        BuiltinStep::Delay => Definition {
-            name: "delay",
-            script: include_str!("scripts/delay.sh"),
-            image: BUSYBOX,
-            timeout: Duration::from_mins(1),
-            max_timeout: Duration::from_mins(10),
-            requests: SMALL,
-            limits: SMALL_LIMIT,
-            options: &[IMAGE, PLACEMENT],
-        },
-        BuiltinStep::RenderConfig => Definition {
-            name: "render-config",
-            script: include_str!("scripts/render-config.sh"),
-            image: BUSYBOX,
-            timeout: Duration::from_mins(1),
-            max_timeout: Duration::from_mins(20),
-            requests: SMALL,
-            limits: SMALL_LIMIT,
-            options: &[TIMEOUT, IMAGE, PLACEMENT, PATH, VOLUME],
-        },
+        BuiltinStep::Fetch => small(
+            "fetch",
+            include_str!("scripts/fetch.sh"),
+            FIVE,
+            TWENTY,
+            WAITS,
+        ),
+        BuiltinStep::Register => small(
+            "register",
+            include_str!("scripts/register.sh"),
+            Duration::from_mins(2),
+            TWENTY,
+            WAITS,
+        ),
+        BuiltinStep::Delay => small(
+            "delay",
+            include_str!("scripts/delay.sh"),
+            Duration::from_mins(1),
+            Duration::from_mins(10),
+            &[IMAGE, PLACEMENT],
+        ),
+        BuiltinStep::RenderConfig => small(
+            "render-config",
+            include_str!("scripts/render-config.sh"),
+            Duration::from_mins(1),
+            TWENTY,
+            &[TIMEOUT, IMAGE, PLACEMENT, PATH, VOLUME],
+        ),
     }
 }
 
