@@ -21,16 +21,6 @@ pub fn diff(from: &Value, to: &Value) -> Patch {
     Patch(operations)
 }
 
-/// Escapes one RFC 6901 reference token (`~` as `~0`, `/` as `~1`).
-pub fn escape_token(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
-}
-
-/// Reads one RFC 6901 reference token back.
-pub fn unescape_token(token: &str) -> String {
-    token.replace("~1", "/").replace("~0", "~")
-}
-
 fn diff_at(path: &mut PointerBuf, from: &Value, to: &Value, out: &mut Vec<PatchOperation>) {
     match (from, to) {
         _ if from == to => {}
@@ -145,6 +135,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::path::{escape_token, unescape_token};
 
     fn operations(from: &Value, to: &Value) -> Value {
         serde_json::to_value(diff(from, to)).unwrap()

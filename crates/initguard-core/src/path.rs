@@ -6,6 +6,16 @@
 use std::borrow::Cow;
 use std::fmt;
 
+/// Escapes one RFC 6901 reference token (`~` as `~0`, `/` as `~1`).
+pub fn escape_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// Reads one RFC 6901 reference token back.
+pub fn unescape_token(token: &str) -> String {
+    token.replace("~1", "/").replace("~0", "~")
+}
+
 /// One step of a [`FieldPath`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Segment {
@@ -79,8 +89,8 @@ impl FieldPath {
         for segment in &self.segments {
             pointer.push('/');
             match segment {
-                Segment::Field(name) => pointer.push_str(&crate::patch::escape_token(name)),
-                Segment::Key(key) => pointer.push_str(&crate::patch::escape_token(key)),
+                Segment::Field(name) => pointer.push_str(&escape_token(name)),
+                Segment::Key(key) => pointer.push_str(&escape_token(key)),
                 Segment::Index(index) => pointer.push_str(&index.to_string()),
             }
         }

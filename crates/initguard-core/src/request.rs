@@ -75,18 +75,6 @@ impl Review {
     /// and its objects are JSON objects, nested no deeper than serde_json's limit, with
     /// metadata of the right shape.
     pub fn from_slice(body: &[u8]) -> Result<Self, ReviewError> {
-        let review = Self::from_checked_slice(body)?;
-        let request = &review.request;
-        for object in request.object.iter().chain(&request.facts.old_object) {
-            object.check()?;
-        }
-        Ok(review)
-    }
-
-    /// Parses a review that initguard has already checked with [`Self::from_slice`], as a
-    /// WASM policy receives it from the host: the objects' depth and metadata are not checked
-    /// again, and metadata is read only when a policy asks for it.
-    pub fn from_checked_slice(body: &[u8]) -> Result<Self, ReviewError> {
         // serde reads a struct from a JSON array too; a review is always an object.
         if body
             .iter()
@@ -95,7 +83,12 @@ impl Review {
         {
             return Err(ReviewError::NotAnObject);
         }
-        Self::from_envelope(serde_json::from_slice(body)?)
+        let review = Self::from_envelope(serde_json::from_slice(body)?)?;
+        let request = &review.request;
+        for object in request.object.as_deref().into_iter().chain(&request.facts.old_object) {
+            object.check()?;
+        }
+        Ok(review)
     }
 
     /// Accepts an AdmissionReview already read as JSON (from a manifest file, say).
@@ -231,12 +224,14 @@ impl Resource for RawObject {
 
 /// What every policy sees of one admission request: the facts of the request, shared by every
 /// policy of the chain, and the object as the policies before it left it.
-#[derive(Debug)]
+///
+/// Cloning shares both (a WebAssembly policy's store holds a clone while it runs): what is
+/// parsed of the object on first use is parsed once for every policy.
+#[derive(Debug, Clone)]
 pub struct Request {
     /// The request's facts; shared, never copied, as mutating policies change the object.
     pub facts: Arc<Facts>,
-    object: Option<Object>,
-    review_json: OnceLock<String>,
+    object: Option<Arc<Object>>,
 }
 
 /// What an admission request says that no policy changes: who asks to do what to which
@@ -350,6 +345,13 @@ impl Object {
         }
     }
 
+    fn json_at(&self, pointer: &str) -> Option<String> {
+        if let (Body::Json { json, .. }, "") = (&self.body, pointer) {
+            return Some(json.get().to_owned());
+        }
+        self.value().pointer(pointer).map(Value::to_string)
+    }
+
     /// The typed pod template of an object of `kind`, read from the text as received.
     fn workload(&self, kind: WorkloadKind) -> Result<Option<&Workload>, WorkloadError> {
         let cached = self.workload.get_or_init(|| match &self.body {
@@ -402,8 +404,7 @@ impl Request {
         };
         Self {
             facts: Arc::new(facts),
-            object: Some(object),
-            review_json: OnceLock::new(),
+            object: Some(Arc::new(object)),
         }
     }
 
@@ -422,8 +423,7 @@ impl Request {
         };
         Self {
             facts: Arc::new(facts),
-            object: request.object.map(Object::from_raw),
-            review_json: OnceLock::new(),
+            object: request.object.map(|raw| Arc::new(Object::from_raw(raw))),
         }
     }
 
@@ -433,8 +433,7 @@ impl Request {
     pub fn with_object(&self, object: Value) -> Self {
         Self {
             facts: Arc::clone(&self.facts),
-            object: Some(Object::from_value(object)),
-            review_json: OnceLock::new(),
+            object: Some(Arc::new(Object::from_value(object))),
         }
     }
 
@@ -446,40 +445,14 @@ impl Request {
 
     /// The object as JSON (absent on DELETE).
     pub fn object(&self) -> Option<&Value> {
-        self.object.as_ref().map(Object::value)
-    }
-
-    /// The request as an `admission.k8s.io/v1` AdmissionReview, for WASM policies: built on
-    /// first use and shared by every WASM policy of the request. An object received as JSON
-    /// text is copied as text, not re-encoded.
-    pub fn review_json(&self) -> &str {
-        self.review_json.get_or_init(|| self.encode_review())
-    }
-
-    fn encode_review(&self) -> String {
-        let review = ReviewOut {
-            api_version: ReviewVersion::V1.api_version(),
-            kind: "AdmissionReview",
-            request: RequestOut {
-                uid: &self.facts.uid,
-                kind: &self.facts.kind,
-                resource: &self.facts.resource,
-                name: &self.facts.name,
-                namespace: self.facts.namespace.as_deref(),
-                operation: &self.facts.operation,
-                user_info: &self.facts.user_info,
-                object: self.object.as_ref(),
-                old_object: self.facts.old_object.as_ref(),
-                dry_run: self.facts.dry_run,
-            },
-        };
-        // Every part serializes to JSON: strings, typed metadata and JSON values.
-        serde_json::to_string(&review).unwrap_or_default()
+        self.object.as_deref().map(Object::value)
     }
 
     /// Takes the object out of the request, as JSON.
     pub fn into_object(self) -> Option<Value> {
-        let object = self.object?;
+        // The object is shared only with clones of the request, which a policy's evaluation
+        // holds no longer than it runs.
+        let object = Arc::try_unwrap(self.object?).unwrap_or_else(|shared| (*shared).clone());
         Some(match object.body {
             Body::Tree(value) => value,
             Body::Json { json, tree } => tree
@@ -495,7 +468,7 @@ impl Request {
 
     /// The object's metadata, typed.
     pub fn object_meta(&self) -> Option<&ObjectMeta> {
-        self.object.as_ref().map(Object::metadata)
+        self.object.as_deref().map(Object::metadata)
     }
 
     /// The typed pod template of the object, read on first use and shared by all policies.
@@ -531,6 +504,34 @@ impl Request {
         }
     }
 
+    /// The containers of the object's pod template as plain views, in the order of
+    /// [`Workload::containers`]: what WebAssembly policies read. Empty for kinds without a
+    /// pod spec.
+    pub fn container_views(&self) -> Result<Vec<crate::view::Container>, WorkloadError> {
+        Ok(self.workload()?.map(Workload::views).unwrap_or_default())
+    }
+
+    /// The subtree of the object at an RFC 6901 `pointer` as JSON text (`""` for the whole
+    /// object, copied as received when it came as text): what a WebAssembly policy reads of
+    /// the object beyond the views.
+    pub fn object_json(&self, pointer: &str) -> Option<String> {
+        Object::json_at(self.object.as_deref()?, pointer)
+    }
+
+    /// The same as [`Self::object_json`], of the object before an UPDATE or DELETE.
+    pub fn old_object_json(&self, pointer: &str) -> Option<String> {
+        Object::json_at(self.facts.old_object.as_ref()?, pointer)
+    }
+
+    /// An annotation of the object itself.
+    pub fn object_annotation(&self, key: &str) -> Option<&str> {
+        self.object_meta()?
+            .annotations
+            .as_ref()?
+            .get(key)
+            .map(String::as_str)
+    }
+
     /// A label of the object itself, for object selectors.
     pub fn object_label(&self, key: &str) -> Option<&str> {
         self.object_meta()?
@@ -543,39 +544,6 @@ impl Request {
 
 /// The uid of requests built offline; the apiserver's are UUIDs.
 pub const OFFLINE_UID: &str = "00000000-0000-0000-0000-000000000000";
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ReviewOut<'a> {
-    api_version: &'static str,
-    kind: &'static str,
-    request: RequestOut<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RequestOut<'a> {
-    uid: &'a str,
-    kind: &'a GroupVersionKind,
-    resource: &'a GroupVersionResource,
-    name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    namespace: Option<&'a str>,
-    operation: &'a Operation,
-    user_info: &'a UserInfo,
-    object: Option<&'a Object>,
-    old_object: Option<&'a Object>,
-    dry_run: bool,
-}
-
-impl Serialize for Object {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match &self.body {
-            Body::Json { json, .. } => json.serialize(serializer),
-            Body::Tree(value) => value.serialize(serializer),
-        }
-    }
-}
 
 /// Reads the group, version and kind of a manifest.
 fn gvk_of(object: &Value) -> GroupVersionKind {
@@ -643,24 +611,6 @@ mod tests {
                 "i"
             );
         }
-    }
-
-    #[test]
-    fn review_json_round_trips() {
-        let parsed =
-            Review::from_slice(&review("admission.k8s.io/v1beta1", pod_request())).unwrap();
-        let again = Review::from_slice(parsed.request.review_json().as_bytes()).unwrap();
-        assert_eq!(again.version, ReviewVersion::V1);
-        assert_eq!(again.request.facts.uid, "u-1");
-        assert_eq!(again.request.facts.resource.resource, "pods");
-        assert_eq!(again.request.object(), parsed.request.object());
-
-        let offline = Request::create(pod_request()["object"].clone());
-        let again = Review::from_slice(offline.review_json().as_bytes()).unwrap();
-        assert_eq!(again.request.facts.operation, Operation::Create);
-        assert_eq!(again.request.facts.resource.resource, "pods");
-        assert_eq!(again.request.facts.namespace.as_deref(), Some("default"));
-        assert_eq!(again.request.object(), offline.object());
     }
 
     #[test]

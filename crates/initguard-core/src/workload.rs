@@ -4,6 +4,7 @@
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EphemeralContainer, Lifecycle, PodSpec, Probe, SecurityContext,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::borrow::Cow;
 
@@ -12,6 +13,8 @@ use serde_json::Value;
 
 use crate::path::FieldPath;
 use crate::release::Release;
+pub use crate::view::ContainerKind;
+use crate::view;
 
 /// Every API version that served a workload kind: the kind, `group/version`, the first
 /// release that served it and the first that no longer did.
@@ -299,6 +302,40 @@ impl Workload {
     pub fn container_path(&self, kind: ContainerKind, index: usize) -> FieldPath {
         self.spec_path.field(kind.field_name()).index(index)
     }
+    /// Every container as the plain [`view::Container`] WebAssembly policies read, in the
+    /// order of [`Self::containers`].
+    pub fn views(&self) -> Vec<view::Container> {
+        fn resources(
+            list: Option<&std::collections::BTreeMap<String, Quantity>>,
+        ) -> Vec<(String, String)> {
+            list.into_iter()
+                .flatten()
+                .map(|(name, quantity)| (name.clone(), quantity.0.clone()))
+                .collect()
+        }
+        // `Container` and `EphemeralContainer` are distinct types with these fields in common.
+        macro_rules! view {
+            ($kind:expr, $list:expr) => {
+                $list.iter().enumerate().map(move |(index, c)| view::Container {
+                    kind: $kind,
+                    index,
+                    path: self.container_path($kind, index).to_string(),
+                    name: c.name.clone(),
+                    image: c.image.clone(),
+                    image_pull_policy: c.image_pull_policy.clone(),
+                    restart_policy: c.restart_policy.clone(),
+                    command: c.command.clone().unwrap_or_default(),
+                    args: c.args.clone().unwrap_or_default(),
+                    requests: resources(c.resources.as_ref().and_then(|r| r.requests.as_ref())),
+                    limits: resources(c.resources.as_ref().and_then(|r| r.limits.as_ref())),
+                })
+            };
+        }
+        let init = view!(ContainerKind::Init, self.init_containers());
+        let app = view!(ContainerKind::App, self.app_containers());
+        let ephemeral = view!(ContainerKind::Ephemeral, self.ephemeral_containers());
+        init.chain(app).chain(ephemeral).collect()
+    }
 }
 
 /// The pod template of a Pod: its own metadata and spec.
@@ -509,28 +546,6 @@ struct NameAndImage<'a> {
 /// field of its own, not inside an `Option`.
 #[derive(Deserialize)]
 struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
-
-/// The three lists of containers a pod spec holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ContainerKind {
-    /// `initContainers`.
-    Init,
-    /// `containers`.
-    App,
-    /// `ephemeralContainers`.
-    Ephemeral,
-}
-
-impl ContainerKind {
-    /// The pod spec field holding containers of this kind.
-    pub fn field_name(self) -> &'static str {
-        match self {
-            Self::Init => "initContainers",
-            Self::App => "containers",
-            Self::Ephemeral => "ephemeralContainers",
-        }
-    }
-}
 
 /// The fields every kind of container shares, for rules that look at all of them.
 #[derive(Debug, Clone, Copy)]

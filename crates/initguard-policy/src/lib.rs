@@ -1,14 +1,18 @@
 //! SDK for initguard WebAssembly policies.
 //!
-//! A policy is one function over a typed request: the [`Request`] of `initguard-core`, with the
-//! pod-template view ([`Request::workload`]) and apiserver field paths for every workload kind,
-//! exactly as the built-in policies see it. A policy that looks only at container images can
-//! read [`Request::images`] instead: names and images borrowed from the request, every other
-//! field skipped, which makes the evaluation several times cheaper. Settings are a serde type; a settings error becomes
-//! the component's `validate-settings` error, so a bad config is refused at load.
+//! A policy is one function over a typed [`Request`]: the request's facts (kind, operation,
+//! namespace, user, …), the object's labels and annotations, the pod spec's [`Container`]s
+//! with their apiserver field paths under every workload kind's prefix, and any subtree of the
+//! object as JSON text. In WebAssembly these are the host's `review` resource: the host has
+//! read the AdmissionReview once for every policy, and each call copies only what it returns.
+//! Natively (`cargo test`) the same views are backed by initguard's own parsed request, so a
+//! policy's tests see what it sees in the cluster.
+//!
+//! Settings are a serde type. The host checks them once, at load (`validate-settings`), and
+//! hands them to each evaluation as typed values, not text to parse again.
 //!
 //! ```ignore
-//! use initguard_policy::{Error, Outcome, Policy, Request, Violation, export_policy};
+//! use initguard_policy::{ContainerKind, Error, Outcome, Policy, Request, Violation, export_policy};
 //!
 //! #[derive(Default, serde::Deserialize)]
 //! #[serde(deny_unknown_fields)]
@@ -18,10 +22,13 @@
 //!
 //! impl Policy for NoBannedImages {
 //!     type Settings = Settings;
-//!     fn evaluate(request: &Request, settings: &Settings) -> Result<Outcome, Error> {
+//!     fn evaluate(request: &Request<'_>, settings: &Settings) -> Result<Outcome, Error> {
 //!         let mut outcome = Outcome::default();
-//!         if let Some(workload) = request.workload()? {
-//!             for container in workload.containers() { /* ... */ }
+//!         for container in request.containers()? {
+//!             if container.image.as_ref().is_some_and(|i| settings.banned.contains(i)) {
+//!                 let path = container.field("image");
+//!                 outcome.violations.push(Violation::new("BAN-001", Some(path), "banned"));
+//!             }
 //!         }
 //!         Ok(outcome)
 //!     }
@@ -30,27 +37,26 @@
 //! export_policy!(NoBannedImages);
 //! ```
 //!
-//! Policies are plain Rust: unit-test them natively with [`test::evaluate`], build them for
-//! `wasm32-wasip2`, and load the `.wasm` with `module:` in initguard's config.
+//! A guest built with this crate compiles neither k8s-openapi nor serde_json. A policy that
+//! needs the whole object typed enables the `full` feature, for [`Request::object_as`] and
+//! [`Request::workload`], and pays for both in build time and in each evaluation.
 //!
-//! # The contract
-//!
-//! The WIT package `initguard:policy` in `wit/policy.wit` is the single source for host and
-//! guest. `evaluate` receives the whole AdmissionReview (`admission.k8s.io/v1`) as JSON; for
-//! offline checks initguard builds the review of a CREATE. The outcome's violations deny under
-//! `mode: enforce`, warn under `warn`, and are only logged under `audit`; warnings never deny;
-//! a patch is an RFC 6902 JSON Patch against the request's object and is accepted only from
-//! policies whose `info` says they mutate.
+//! The contract, `initguard:policy@0.2.0`, is `wit/policy.wit`, the single source of host and
+//! guest bindings; see this crate's README for its versioning.
 
 #![warn(missing_docs)]
 
 pub use initguard_core::image::ImageRef;
-pub use initguard_core::k8s_openapi;
-pub use initguard_core::{
-    self as core, ContainerImage, ContainerKind, FieldPath, ImageView, Mutation, Outcome, Request,
-    Violation, Workload, WorkloadKind,
-};
-pub use json_patch;
+pub use initguard_core::operation::PatchOp;
+pub use initguard_core::tree::Tree;
+pub use initguard_core::view::Container;
+pub use initguard_core::{self as core, ContainerKind, FieldPath, Violation};
+pub use request::{GroupVersionKind, Operation, Request, UserInfo};
+
+pub mod json;
+mod request;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod test;
 
 #[doc(hidden)]
 #[allow(
@@ -76,7 +82,7 @@ use serde::de::DeserializeOwned;
 /// (a failed policy, which its `failurePolicy` handles; settings refused at load).
 ///
 /// Made from a message (`Err("registries: list one".into())`), or with `?` from the errors a
-/// policy meets: a pod spec that cannot be read, JSON that does not parse.
+/// policy meets, such as a pod spec that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error(String);
 
@@ -98,6 +104,8 @@ impl std::fmt::Display for Error {
     }
 }
 
+impl std::error::Error for Error {}
+
 impl From<String> for Error {
     fn from(message: String) -> Self {
         Self(message)
@@ -110,21 +118,63 @@ impl From<&str> for Error {
     }
 }
 
+#[cfg(any(feature = "full", not(target_arch = "wasm32")))]
 impl From<initguard_core::WorkloadError> for Error {
     fn from(error: initguard_core::WorkloadError) -> Self {
         Self(error.to_string())
     }
 }
 
+#[cfg(any(feature = "full", not(target_arch = "wasm32")))]
 impl From<serde_json::Error> for Error {
     fn from(error: serde_json::Error) -> Self {
         Self(error.to_string())
     }
 }
 
+/// What a policy found in one request. Built with [`Outcome::default`] or the `with_`
+/// constructors, so that fields can be added without breaking policies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Outcome {
+    /// Unmet rules: they deny under `mode: enforce`, warn under `warn`, are logged under
+    /// `audit`.
+    pub violations: Vec<Violation>,
+    /// Advice that never denies, with a rule id and path where the policy has them.
+    pub warnings: Vec<Violation>,
+    /// Operations on the request's object, applied in order; only mutating policies may
+    /// return any.
+    pub patch: Vec<PatchOp>,
+}
+
+impl Outcome {
+    /// An outcome that finds these violations.
+    pub fn with_violations(violations: Vec<Violation>) -> Self {
+        Self {
+            violations,
+            ..Self::default()
+        }
+    }
+
+    /// An outcome that changes the object with these operations.
+    pub fn with_patch(patch: Vec<PatchOp>) -> Self {
+        Self {
+            patch,
+            ..Self::default()
+        }
+    }
+
+    /// The same outcome, with these warnings too.
+    #[must_use]
+    pub fn and_warnings(mut self, warnings: Vec<Violation>) -> Self {
+        self.warnings.extend(warnings);
+        self
+    }
+}
+
 /// A policy: settings and one function over a request.
 pub trait Policy {
-    /// Settings from the config's `settings:` (JSON); `{}` or no settings give `Default`.
+    /// Settings from the config's `settings:`; none (or `null`) gives `Default`.
     type Settings: DeserializeOwned + Default;
 
     /// Whether the policy returns patches; mutating policies run before validating ones.
@@ -137,45 +187,22 @@ pub trait Policy {
 
     /// Evaluates one request. Broken input is an `Err` (a policy failure, handled by the
     /// failurePolicy); a rule that is not met is a violation in the outcome.
-    fn evaluate(request: &Request, settings: &Self::Settings) -> Result<Outcome, Error>;
+    fn evaluate(request: &Request<'_>, settings: &Self::Settings) -> Result<Outcome, Error>;
 }
 
-/// Reads settings JSON; empty text or `null` mean the defaults.
-pub fn parse_settings<P: Policy>(settings: &str) -> Result<P::Settings, Error> {
-    let trimmed = settings.trim();
-    let parsed = if trimmed.is_empty() || trimmed == "null" {
-        P::Settings::default()
-    } else {
-        serde_json::from_str(trimmed).map_err(|e| format!("invalid settings: {e}"))?
+/// Reads settings as `validate-settings` does; `null` (no settings) means the defaults.
+pub fn parse_settings<P: Policy>(settings: &Tree) -> Result<P::Settings, Error> {
+    let parsed = match settings.0.first() {
+        None | Some(initguard_core::tree::Node::Null) => P::Settings::default(),
+        Some(_) => settings
+            .deserialize()
+            .map_err(|e| format!("invalid settings: {e}"))?,
     };
     P::check_settings(&parsed)?;
     Ok(parsed)
 }
 
-/// Runs a policy on a review's JSON: what the component's `evaluate` does, callable natively.
-/// A changed object comes back as the patch the component returns.
-pub fn evaluate_review<P: Policy>(review_json: &str, settings: &str) -> Result<Outcome, Error> {
-    let settings = parse_settings::<P>(settings)?;
-    // The host checked the review when it received it; reading it again lean saves the
-    // policy a pass over the object.
-    let review = initguard_core::Review::from_checked_slice(review_json.as_bytes())
-        .map_err(|e| Error::new(e.to_string()))?;
-    let mut outcome = P::evaluate(&review.request, &settings)?;
-    if let Some(Mutation::Object(changed)) = &outcome.mutation {
-        outcome.mutation = patch_to(&review.request, changed);
-    }
-    Ok(outcome)
-}
-
-/// The mutation that turns the request's object into `changed`, as a patch; `None` when they
-/// are the same.
-pub fn patch_to(request: &Request, changed: &serde_json::Value) -> Option<Mutation> {
-    let original = request.object()?;
-    let patch = initguard_core::patch::diff(original, changed);
-    (!patch.0.is_empty()).then_some(Mutation::Patch(patch))
-}
-
-/// Writes to initguard's log from inside a policy.
+/// Writes to initguard's log from inside a policy (natively, to stderr).
 pub fn log(level: bindings::initguard::policy::host::Level, message: &str) {
     #[cfg(target_arch = "wasm32")]
     bindings::initguard::policy::host::log(level, message);
@@ -184,11 +211,16 @@ pub fn log(level: bindings::initguard::policy::host::Level, message: &str) {
 }
 
 #[doc(hidden)]
+#[cfg(target_arch = "wasm32")]
 pub mod glue {
-    use super::{Mutation, Policy, bindings};
+    use super::{Policy, Request, bindings};
+    use bindings::initguard::policy::request::Review;
     use bindings::initguard::policy::types::{
-        Outcome as WitOutcome, PolicyInfo, Violation as WitViolation,
+        Finding, FromOp, JsonNode, Outcome as WitOutcome, PatchOp as WitPatchOp, PolicyInfo,
+        ValueOp,
     };
+    use initguard_core::operation::PatchOp;
+    use initguard_core::tree::{Node, Tree};
 
     pub fn info<P: Policy>() -> PolicyInfo {
         PolicyInfo {
@@ -196,80 +228,92 @@ pub mod glue {
         }
     }
 
-    pub fn validate_settings<P: Policy>(settings: &str) -> Result<(), String> {
-        super::parse_settings::<P>(settings)
+    fn tree(nodes: Vec<JsonNode>) -> Tree {
+        Tree(
+            nodes
+                .into_iter()
+                .map(|node| match node {
+                    JsonNode::Null => Node::Null,
+                    JsonNode::Boolean(b) => Node::Boolean(b),
+                    JsonNode::Integer(i) => Node::Integer(i),
+                    JsonNode::Float(f) => Node::Float(f),
+                    JsonNode::Text(s) => Node::Text(s),
+                    JsonNode::Array(items) => Node::Array(items),
+                    JsonNode::Object(fields) => Node::Object(fields),
+                })
+                .collect(),
+        )
+    }
+
+    pub fn validate_settings<P: Policy>(settings: Vec<JsonNode>) -> Result<(), String> {
+        super::parse_settings::<P>(&tree(settings))
             .map(drop)
             .map_err(|e| e.0)
     }
 
-    pub fn evaluate<P: Policy>(request: &str, settings: &str) -> Result<WitOutcome, String> {
-        let outcome = super::evaluate_review::<P>(request, settings).map_err(|e| e.0)?;
-        // `evaluate_review` hands back every mutation as a patch.
-        let patch = match outcome.mutation {
-            Some(Mutation::Patch(patch)) => {
-                Some(serde_json::to_string(&patch).map_err(|e| e.to_string())?)
-            }
-            Some(Mutation::Object(_)) | None => None,
+    pub fn evaluate<P: Policy>(
+        review: &Review,
+        settings: Vec<JsonNode>,
+    ) -> Result<WitOutcome, String> {
+        let settings = super::parse_settings::<P>(&tree(settings)).map_err(|e| e.0)?;
+        let outcome = P::evaluate(&Request::of_review(review), &settings).map_err(|e| e.0)?;
+        let finding = |v: initguard_core::Violation| Finding {
+            rule: (!v.rule.is_empty()).then(|| v.rule.into_owned()),
+            path: v.path,
+            message: v.message,
         };
         Ok(WitOutcome {
-            violations: outcome
-                .violations
+            violations: outcome.violations.into_iter().map(finding).collect(),
+            warnings: outcome.warnings.into_iter().map(finding).collect(),
+            patch: outcome
+                .patch
                 .into_iter()
-                .map(|v| WitViolation {
-                    rule: (!v.rule.is_empty()).then(|| v.rule.into_owned()),
-                    path: v.path,
-                    message: v.message,
+                .map(|op| match op {
+                    PatchOp::Add { path, value } => WitPatchOp::Add(ValueOp { path, value }),
+                    PatchOp::Remove { path } => WitPatchOp::Remove(path),
+                    PatchOp::Replace { path, value } => {
+                        WitPatchOp::Replace(ValueOp { path, value })
+                    }
+                    PatchOp::Move { from, path } => WitPatchOp::Move(FromOp { from, path }),
+                    PatchOp::Copy { from, path } => WitPatchOp::Copy(FromOp { from, path }),
+                    PatchOp::Test { path, value } => WitPatchOp::Test(ValueOp { path, value }),
                 })
                 .collect(),
-            // The 0.1 contract carries warnings as text: the rule id leads, as in a denial.
-            warnings: outcome
-                .warnings
-                .into_iter()
-                .map(|w| match w.rule.as_ref() {
-                    "" => w.to_string(),
-                    rule => format!("{rule} {w}"),
-                })
-                .collect(),
-            patch,
         })
     }
 }
 
-/// Exports a [`Policy`] as the component's `initguard:policy` world.
+/// Exports a [`Policy`] as the component's `initguard:policy` world (in WebAssembly builds;
+/// natively it expands to nothing, and the policy is run by [`test`]).
 #[macro_export]
 macro_rules! export_policy {
     ($policy:ty) => {
+        #[cfg(target_arch = "wasm32")]
         #[doc(hidden)]
         pub struct __InitguardExport;
 
+        #[cfg(target_arch = "wasm32")]
         impl $crate::bindings::Guest for __InitguardExport {
             fn info() -> $crate::bindings::initguard::policy::types::PolicyInfo {
                 $crate::glue::info::<$policy>()
             }
-            fn validate_settings(settings: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
-                $crate::glue::validate_settings::<$policy>(&settings)
+            fn validate_settings(
+                settings: ::std::vec::Vec<$crate::bindings::initguard::policy::types::JsonNode>,
+            ) -> ::std::result::Result<(), ::std::string::String> {
+                $crate::glue::validate_settings::<$policy>(settings)
             }
             fn evaluate(
-                request: ::std::string::String,
-                settings: ::std::string::String,
-            ) -> ::std::result::Result<$crate::bindings::initguard::policy::types::Outcome, ::std::string::String> {
-                $crate::glue::evaluate::<$policy>(&request, &settings)
+                review: &$crate::bindings::initguard::policy::request::Review,
+                settings: ::std::vec::Vec<$crate::bindings::initguard::policy::types::JsonNode>,
+            ) -> ::std::result::Result<
+                $crate::bindings::initguard::policy::types::Outcome,
+                ::std::string::String,
+            > {
+                $crate::glue::evaluate::<$policy>(review, settings)
             }
         }
 
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::export_policy_world!(__InitguardExport with_types_in $crate::bindings);
     };
-}
-
-/// Helpers for native unit tests of policies.
-pub mod test {
-    use super::Policy;
-    use initguard_core::Outcome;
-    use serde_json::Value;
-
-    /// Evaluates `policy` on a CREATE of `object` with `settings` (JSON), as initguard would.
-    pub fn evaluate<P: Policy>(object: Value, settings: Value) -> Result<Outcome, super::Error> {
-        let request = initguard_core::Request::create(object);
-        super::evaluate_review::<P>(request.review_json(), &settings.to_string())
-    }
 }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use initguard_core::{Mutation, Outcome, Policy, PolicyError, Request, Violation};
+use initguard_core::{Outcome, Policy, PolicyError, Request};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
@@ -32,10 +32,27 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "../initguard-policy/wit",
         world: "policy",
+        // A bad `review` handle traps, as a guest's misuse of a resource should.
+        imports: { default: trappable },
+        with: {
+            "initguard:policy/request.review": crate::Reviewed,
+        },
     });
 }
 
+mod review;
+
 use bindings::initguard::policy::host::Level;
+use bindings::initguard::policy::types::JsonNode;
+
+/// The contract this host speaks; components built against another version are refused at
+/// load with this in the message.
+pub const CONTRACT: &str = "initguard:policy@0.2.0";
+
+/// The request behind the guest's `review` handle: a clone that shares what the request has
+/// parsed (see [`Request`]), so every policy of a request reads it once.
+#[derive(Debug)]
+pub struct Reviewed(Request);
 
 /// How often the epoch advances; deadlines are rounded up to it.
 const EPOCH_TICK: Duration = Duration::from_millis(2);
@@ -110,7 +127,7 @@ pub enum WasmError {
     },
     #[error("module {path} is not a valid component: {error}")]
     Compile { path: String, error: String },
-    #[error("module {path} does not implement initguard:policy@0.1.0: {error}")]
+    #[error("module {path} does not implement initguard:policy@0.2.0: {error}")]
     Contract { path: String, error: String },
     #[error("module {path} rejected its settings: {error}")]
     Settings { path: String, error: String },
@@ -141,10 +158,10 @@ impl WasiView for HostState {
 }
 
 impl bindings::initguard::policy::host::Host for HostState {
-    fn log(&mut self, level: Level, message: String) {
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         self.logged += 1;
         if self.logged > LOG_LINES {
-            return;
+            return Ok(());
         }
         let policy = &*self.policy;
         let message: String = message.chars().take(2048).collect();
@@ -154,6 +171,7 @@ impl bindings::initguard::policy::host::Host for HostState {
             Level::Warn => tracing::warn!(policy, "{message}"),
             Level::Error => tracing::error!(policy, "{message}"),
         }
+        Ok(())
     }
 }
 
@@ -237,6 +255,12 @@ impl Compiler {
 
     /// The component pre-linked against the contract.
     fn link(&self, component: &Component) -> Result<Arc<Linked>, String> {
+        if let Some(version) = other_contract(component, &self.engine) {
+            return Err(format!(
+                "it was built against initguard:policy@{version}; rebuild it with the \
+                 initguard-policy SDK of this initguard, which speaks {CONTRACT}"
+            ));
+        }
         let instance_pre = self
             .linker
             .instantiate_pre(component)
@@ -247,6 +271,18 @@ impl Compiler {
             engine: self.engine.clone(),
         }))
     }
+}
+
+/// The version of `initguard:policy` a component imports, when it is not this host's: a
+/// policy imports the contract's `types` and `request` interfaces whatever it does.
+fn other_contract(component: &Component, engine: &Engine) -> Option<String> {
+    let ours = CONTRACT.strip_prefix("initguard:policy@")?;
+    component
+        .component_type()
+        .imports(engine)
+        .filter_map(|(name, _)| name.strip_prefix("initguard:policy/")?.split_once('@'))
+        .map(|(_, version)| version.to_owned())
+        .find(|version| version != ours)
 }
 
 /// The instance pool of the optimised code: a policy's initial memory (1 MiB, as the scaffold
@@ -450,7 +486,7 @@ impl WasmHost {
         let mut policy = WasmPolicy {
             name: Arc::from(spec.name.as_str()),
             module,
-            settings: spec.settings.to_string(),
+            settings: settings_nodes(&spec.settings),
             timeout: spec.timeout,
             memory_limit: spec.memory_limit,
             mutating: false,
@@ -528,7 +564,8 @@ impl WasmHost {
 pub struct WasmPolicy {
     name: Arc<str>,
     module: Arc<Module>,
-    settings: String,
+    /// The settings as the typed values every evaluation gets: converted once, at load.
+    settings: Arc<[JsonNode]>,
     timeout: Duration,
     memory_limit: usize,
     mutating: bool,
@@ -618,55 +655,32 @@ impl Policy for WasmPolicy {
     }
 
     fn evaluate(&self, request: &Request) -> Result<Outcome, PolicyError> {
-        let review = request.review_json();
         let outcome = self
-            .call(|bindings, store| bindings.call_evaluate(store, review, &self.settings))?
+            .call(|bindings, store| {
+                let review = store.data_mut().table.push(Reviewed(request.clone()))?;
+                bindings.call_evaluate(store, review, &self.settings)
+            })?
             .map_err(PolicyError::Reported)?;
-        let size = outcome.warnings.iter().map(String::len).sum::<usize>()
-            + outcome.patch.as_ref().map_or(0, String::len)
-            + outcome
-                .violations
-                .iter()
-                .map(|v| {
-                    v.message.len()
-                        + v.path.as_ref().map_or(0, String::len)
-                        + v.rule.as_ref().map_or(0, String::len)
-                })
-                .sum::<usize>();
-        if size > MAX_OUTCOME_BYTES {
-            return Err(PolicyError::InvalidOutcome(format!(
-                "{size} bytes of outcome, more than the {MAX_OUTCOME_BYTES} allowed"
-            )));
-        }
-        let mutation = match outcome.patch {
-            Some(_) if !self.mutating => {
-                return Err(PolicyError::InvalidOutcome(
-                    "a validating policy returned a patch".to_owned(),
-                ));
-            }
-            Some(text) => Some(Mutation::Patch(
-                serde_json::from_str::<json_patch::Patch>(&text).map_err(|e| {
-                    PolicyError::InvalidOutcome(format!(
-                        "the patch is not an RFC 6902 JSON Patch: {e}"
-                    ))
-                })?,
-            )),
-            None => None,
-        };
-        let violations = outcome
-            .violations
-            .into_iter()
-            .map(|v| Violation::new(v.rule.unwrap_or_default(), v.path, v.message))
-            .collect();
-        let warnings = outcome
-            .warnings
-            .into_iter()
-            .map(Violation::message)
-            .collect();
-        let mut answer = Outcome::with_violations(violations).and_warnings(warnings);
-        answer.mutation = mutation;
-        Ok(answer)
+        review::outcome(outcome, self.mutating)
     }
+}
+
+/// Settings as the contract's typed values.
+fn settings_nodes(settings: &serde_json::Value) -> Arc<[JsonNode]> {
+    use initguard_core::tree::{Node, Tree};
+    Tree::from(settings)
+        .0
+        .into_iter()
+        .map(|node| match node {
+            Node::Null => JsonNode::Null,
+            Node::Boolean(b) => JsonNode::Boolean(b),
+            Node::Integer(i) => JsonNode::Integer(i),
+            Node::Float(f) => JsonNode::Float(f),
+            Node::Text(s) => JsonNode::Text(s),
+            Node::Array(items) => JsonNode::Array(items),
+            Node::Object(fields) => JsonNode::Object(fields),
+        })
+        .collect()
 }
 
 /// The hex SHA-256 of a file, for `sha256:` in config.

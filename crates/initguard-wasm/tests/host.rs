@@ -131,7 +131,8 @@ fn mutating_policy_patches_through_the_pipeline() {
     let mutated = decision.mutated.unwrap();
     assert_eq!(
         mutated["spec"]["initContainers"][1]["resources"],
-        json!({"requests": {"cpu": "10m"}, "limits": {}})
+        json!({"requests": {"cpu": "10m"}}),
+        "an empty list of defaults adds nothing"
     );
     assert!(mutated["spec"]["containers"][0].get("resources").is_none());
 }
@@ -186,13 +187,127 @@ fn a_component_without_the_exports_is_refused() {
     assert!(
         error
             .to_string()
-            .contains("does not implement initguard:policy@0.1.0"),
+            .contains("does not implement initguard:policy@0.2.0: no export `evaluate`"),
         "{error}"
     );
     let error = host()
         .load(&spec("no-such-policy", Value::Null))
         .unwrap_err();
     assert!(matches!(error, WasmError::Read { .. }), "{error}");
+}
+
+#[test]
+fn components_built_against_the_0_1_contract_are_refused_with_what_to_rebuild_against() {
+    let error = host()
+        .load(&spec("testing-contract-0-1", Value::Null))
+        .unwrap_err();
+    assert!(matches!(error, WasmError::Contract { .. }), "{error}");
+    assert!(
+        error.to_string().ends_with(
+            "does not implement initguard:policy@0.2.0: it was built against \
+             initguard:policy@0.1.0; rebuild it with the initguard-policy SDK of this \
+             initguard, which speaks initguard:policy@0.2.0"
+        ),
+        "{error}"
+    );
+    still_works();
+}
+
+/// An UPDATE from the apiserver, with labels, annotations, a user, an old object and every
+/// kind of container, for the views.
+fn update_review() -> Request {
+    let object = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"},
+                     "annotations": {"initguard.dev/inject": "wait-for-dns"}},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {"spec": {
+            "initContainers": [{"name": "clone", "image": "alpine/git:2.45", "command": ["git"],
+                                "args": ["clone", "x"], "imagePullPolicy": "IfNotPresent",
+                                "resources": {"requests": {"cpu": "10m"}, "limits": {"memory": "1Gi"}}},
+                               {"name": "proxy", "image": "envoy:1", "restartPolicy": "Always"}],
+            "containers": [{"name": "web", "image": "nginx:1.27"}]}}}});
+    let mut old = object.clone();
+    old["metadata"]["labels"]["app"] = json!("old");
+    let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "u-7", "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+        "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+        "name": "web", "namespace": "shop", "operation": "UPDATE",
+        "userInfo": {"username": "alice", "uid": "a-1", "groups": ["dev", "system:authenticated"]},
+        "object": object, "oldObject": old, "dryRun": false}});
+    initguard_core::Review::from_slice(&serde_json::to_vec(&review).unwrap())
+        .unwrap()
+        .request
+}
+
+#[test]
+fn the_review_resource_shows_what_the_sdk_shows_natively() {
+    let settings = json!({"keys": ["app", "initguard.dev/inject", "none"],
+        "pointers": ["/metadata/labels", "/spec/template/spec/initContainers/0/args", "/none", ""]});
+    for request in [update_review(), Request::create(pod())] {
+        let in_wasm = load("testing-echo", settings.clone())
+            .evaluate(&request)
+            .unwrap();
+        let native =
+            initguard_policy::test::evaluate_request::<testing_echo::Echo>(&request, &settings)
+                .unwrap();
+        assert!(in_wasm.warnings.len() > 10, "{:?}", in_wasm.warnings);
+        assert_eq!(in_wasm.warnings, native.warnings);
+    }
+    let seen: Vec<_> = load("testing-echo", settings)
+        .evaluate(&update_review())
+        .unwrap()
+        .warnings
+        .into_iter()
+        .map(|w| w.message)
+        .collect();
+    for expected in [
+        "uid u-7",
+        "kind apps/v1/Deployment",
+        "operation Operation::Update",
+        "user alice a-1 [\"dev\", \"system:authenticated\"]",
+        "dry-run false",
+        "pod spec Some(\"spec.template.spec\")",
+        "label app Some(\"web\")",
+        "annotation initguard.dev/inject Some(\"wait-for-dns\")",
+        "label none None",
+        "object /metadata/labels Some(\"{\\\"app\\\":\\\"web\\\"}\")",
+        "old object /metadata/labels Some(\"{\\\"app\\\":\\\"old\\\"}\")",
+        "object /none None",
+    ] {
+        assert!(seen.iter().any(|s| s == expected), "{expected:?} in {seen:#?}");
+    }
+    let containers: Vec<_> = seen.iter().filter(|s| s.starts_with("Container")).collect();
+    assert_eq!(containers.len(), 3, "{containers:#?}");
+    assert!(
+        containers[0].contains("path: \"spec.template.spec.initContainers[0]\"")
+            && containers[0].contains("requests: [(\"cpu\", \"10m\")]")
+            && containers[0].contains("limits: [(\"memory\", \"1Gi\")]")
+            && containers[0].contains("command: [\"git\"]"),
+        "{}",
+        containers[0]
+    );
+    assert!(containers[1].contains("restart_policy: Some(\"Always\")"));
+}
+
+#[test]
+fn nothing_a_policy_keeps_survives_into_the_next_evaluation() {
+    let policy = Arc::new(load("testing-remembers", Value::Null));
+    let request = Request::create(pod());
+    for _ in 0..20 {
+        let outcome = policy.evaluate(&request).unwrap();
+        assert_eq!(outcome.warnings, [], "a fresh instance has no memory");
+    }
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let policy = Arc::clone(&policy);
+            std::thread::spawn(move || {
+                let request = Request::create(pod());
+                (0..20).all(|_| policy.evaluate(&request).unwrap().warnings.is_empty())
+            })
+        })
+        .collect();
+    for worker in workers {
+        assert!(worker.join().unwrap(), "no state is shared between threads either");
+    }
 }
 
 #[test]

@@ -32,13 +32,9 @@ impl Policy for AllowedRegistries {
         Ok(())
     }
 
-    fn evaluate(request: &Request, settings: &Settings) -> Result<Outcome, Error> {
+    fn evaluate(request: &Request<'_>, settings: &Settings) -> Result<Outcome, Error> {
         let mut outcome = Outcome::default();
-        // Only names and images are needed: the light view skips the rest of the pod spec.
-        let Some(view) = request.images()? else {
-            return Ok(outcome);
-        };
-        for container in view.containers() {
+        for container in request.containers()? {
             let checked = match container.kind {
                 ContainerKind::Init => true,
                 ContainerKind::App => settings.app_containers,
@@ -49,12 +45,9 @@ impl Policy for AllowedRegistries {
             };
             let reference = ImageRef::parse(image);
             if !settings.registries.iter().any(|r| reference.is_from(r)) {
-                let path = view
-                    .container_path(container.kind, container.index)
-                    .field("image");
-                outcome.violations.push(Violation::at(
+                outcome.violations.push(Violation::new(
                     "REG-001",
-                    &path,
+                    Some(container.field("image")),
                     format!(
                         "image {image:?} ({}) is not from an allowed registry: {}",
                         reference.full_repository(),
@@ -103,13 +96,13 @@ mod tests {
 
     #[test]
     fn settings_are_checked() {
-        assert!(initguard_policy::parse_settings::<AllowedRegistries>("{}").is_err());
+        use initguard_policy::test::settings;
+        assert!(settings::<AllowedRegistries>(&json!({})).is_err());
         assert!(
-            initguard_policy::parse_settings::<AllowedRegistries>(
-                r#"{"registries": ["a"], "x": 1}"#
-            )
-            .unwrap_err()
-            .contains("unknown field `x`")
+            settings::<AllowedRegistries>(&json!({"registries": ["a"], "x": 1}))
+                .unwrap_err()
+                .message()
+                .contains("unknown field `x`")
         );
     }
 }

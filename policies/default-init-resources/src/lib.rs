@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use initguard_policy::{Error, Outcome, Policy, Request, export_policy, patch_to};
+use initguard_policy::core::path::escape_token;
+use initguard_policy::{
+    Container, ContainerKind, Error, Outcome, PatchOp, Policy, Request, export_policy, json,
+};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
@@ -37,45 +39,62 @@ impl Policy for DefaultInitResources {
     type Settings = Settings;
     const MUTATING: bool = true;
 
-    fn evaluate(request: &Request, settings: &Settings) -> Result<Outcome, Error> {
-        let mut outcome = Outcome::default();
-        let Some(workload) = request.workload()? else {
-            return Ok(outcome);
-        };
-        let Some(object) = request.object() else {
-            return Ok(outcome);
-        };
-        let mut changed = object.clone();
-        let pointer = workload
-            .spec_path()
-            .field("initContainers")
-            .to_json_pointer();
-        let Some(Value::Array(containers)) = changed.pointer_mut(&pointer) else {
-            return Ok(outcome);
-        };
-        for container in containers.iter_mut() {
-            let Some(container) = container.as_object_mut() else {
-                continue;
-            };
-            let resources = container.entry("resources").or_insert_with(|| json!({}));
-            let Some(resources) = resources.as_object_mut() else {
-                continue;
-            };
-            for (field, defaults) in [
-                ("requests", &settings.requests),
-                ("limits", &settings.limits),
-            ] {
-                let list = resources.entry(field).or_insert_with(|| json!({}));
-                let Some(list) = list.as_object_mut() else {
-                    continue;
-                };
-                for (name, quantity) in defaults {
-                    list.entry(name.clone()).or_insert_with(|| json!(quantity));
-                }
+    fn evaluate(request: &Request<'_>, settings: &Settings) -> Result<Outcome, Error> {
+        let mut patch = Vec::new();
+        for container in request.containers()? {
+            if container.kind == ContainerKind::Init {
+                fill(request, &container, settings, &mut patch);
             }
         }
-        outcome.mutation = patch_to(request, &changed);
-        Ok(outcome)
+        Ok(Outcome::with_patch(patch))
+    }
+}
+
+/// Adds what `container` lacks of the defaults: the whole `resources` when it has none, a
+/// whole list when it has no `requests` or `limits`, else each missing quantity.
+fn fill(request: &Request<'_>, container: &Container, settings: &Settings, patch: &mut Vec<PatchOp>) {
+    let resources = format!("{}/resources", container.pointer());
+    let lists = [
+        ("requests", &settings.requests, &container.requests),
+        ("limits", &settings.limits, &container.limits),
+    ];
+    let missing = lists.map(|(field, defaults, present)| {
+        let missing: Vec<(&String, &String)> = defaults
+            .iter()
+            .filter(|(name, _)| !present.iter().any(|(set, _)| set == *name))
+            .collect();
+        (field, missing)
+    });
+    let quantities = |missing: &[(&String, &String)]| {
+        json::object(missing.iter().map(|(name, quantity)| (name, json::string(quantity))))
+    };
+    if request.object(&resources).is_none() {
+        let lists = missing
+            .iter()
+            .filter(|(_, missing)| !missing.is_empty())
+            .map(|(field, missing)| (field, quantities(missing)));
+        patch.push(PatchOp::Add {
+            path: resources,
+            value: json::object(lists),
+        });
+        return;
+    }
+    for (field, missing) in missing.iter().filter(|(_, missing)| !missing.is_empty()) {
+        let list = format!("{resources}/{field}");
+        match request.object(&list) {
+            None => patch.push(PatchOp::Add {
+                path: list,
+                value: quantities(missing),
+            }),
+            Some(text) if text.starts_with('{') => {
+                patch.extend(missing.iter().map(|(name, quantity)| PatchOp::Add {
+                    path: format!("{list}/{}", escape_token(name)),
+                    value: json::string(quantity),
+                }));
+            }
+            // Not an object (`null`): nothing to fill in.
+            Some(_) => {}
+        }
     }
 }
 
@@ -85,6 +104,7 @@ export_policy!(DefaultInitResources);
 mod tests {
     use super::*;
     use initguard_policy::test::evaluate;
+    use serde_json::json;
 
     #[test]
     fn fills_only_what_is_missing() {
@@ -92,11 +112,7 @@ mod tests {
             "initContainers": [{"name": "a", "image": "busybox:1.36", "resources": {"requests": {"cpu": "1"}}}, {"name": "b", "image": "busybox:1.36"}],
             "containers": [{"name": "app", "image": "nginx:1.27"}]}});
         let outcome = evaluate::<DefaultInitResources>(pod.clone(), json!({})).unwrap();
-        let mut patched = pod;
-        let Some(initguard_policy::Mutation::Patch(patch)) = outcome.mutation else {
-            panic!("the pod is patched");
-        };
-        initguard_policy::json_patch::patch(&mut patched, &patch.0).unwrap();
+        let patched = initguard_policy::test::apply(&pod, &outcome.patch).unwrap();
         let first = &patched["spec"]["initContainers"][0]["resources"];
         assert_eq!(first["requests"], json!({"cpu": "1", "memory": "64Mi"}));
         assert_eq!(first["limits"], json!({"cpu": "500m", "memory": "256Mi"}));
@@ -119,8 +135,8 @@ mod tests {
         assert_eq!(
             evaluate::<DefaultInitResources>(pod, json!({}))
                 .unwrap()
-                .mutation,
-            None
+                .patch,
+            []
         );
     }
 }

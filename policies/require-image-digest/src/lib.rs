@@ -19,16 +19,10 @@ pub struct RequireImageDigest;
 impl Policy for RequireImageDigest {
     type Settings = Settings;
 
-    fn evaluate(request: &Request, settings: &Settings) -> Result<Outcome, Error> {
+    fn evaluate(request: &Request<'_>, settings: &Settings) -> Result<Outcome, Error> {
         let mut outcome = Outcome::default();
-        // Only images are needed: the light view skips the rest of the pod spec.
-        let Some(view) = request.images()? else {
-            return Ok(outcome);
-        };
-        let init_containers = view
-            .containers()
-            .iter()
-            .filter(|c| c.kind == ContainerKind::Init);
+        let containers = request.containers()?;
+        let init_containers = containers.iter().filter(|c| c.kind == ContainerKind::Init);
         for container in init_containers {
             let Some(image) = container.image.as_deref() else {
                 continue;
@@ -39,12 +33,9 @@ impl Policy for RequireImageDigest {
                 .iter()
                 .any(|prefix| image.starts_with(prefix.as_str()) || reference.is_from(prefix));
             if reference.digest.is_none() && !exempt {
-                let path = view
-                    .container_path(ContainerKind::Init, container.index)
-                    .field("image");
-                outcome.violations.push(Violation::at(
+                outcome.violations.push(Violation::new(
                     "DIG-001",
-                    &path,
+                    Some(container.field("image")),
                     format!(
                         "image {image:?} is not pinned by digest: use {}@sha256:<digest>",
                         reference.repository

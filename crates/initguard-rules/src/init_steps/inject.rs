@@ -112,7 +112,7 @@ fn ensure_object<'v>(
 ) -> Result<&'v mut serde_json::Map<String, Value>, Refusal> {
     let mut current = root;
     for token in pointer.split('/').skip(1) {
-        let key = initguard_core::patch::unescape_token(token);
+        let key = initguard_core::path::unescape_token(token);
         current = current
             .as_object_mut()
             .ok_or_else(|| Refusal::Object(format!("{pointer} is not inside an object")))?

@@ -7,7 +7,7 @@ pub struct HugeOutput;
 impl Policy for HugeOutput {
     type Settings = ();
 
-    fn evaluate(_: &Request, (): &()) -> Result<Outcome, Error> {
+    fn evaluate(_: &Request<'_>, (): &()) -> Result<Outcome, Error> {
         let message = "x".repeat(64 * 1024);
         let violations = (0..64)
             .map(|_| Violation::object("HUGE", message.clone()))

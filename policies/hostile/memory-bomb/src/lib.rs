@@ -7,7 +7,7 @@ pub struct MemoryBomb;
 impl Policy for MemoryBomb {
     type Settings = ();
 
-    fn evaluate(_: &Request, (): &()) -> Result<Outcome, Error> {
+    fn evaluate(_: &Request<'_>, (): &()) -> Result<Outcome, Error> {
         let mut hoard: Vec<Vec<u8>> = Vec::new();
         loop {
             hoard.push(vec![1; 1 << 20]);

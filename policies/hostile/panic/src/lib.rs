@@ -7,8 +7,8 @@ pub struct Panic;
 impl Policy for Panic {
     type Settings = ();
 
-    fn evaluate(request: &Request, (): &()) -> Result<Outcome, Error> {
-        println!("about to panic on {}", request.facts.name);
+    fn evaluate(request: &Request<'_>, (): &()) -> Result<Outcome, Error> {
+        println!("about to panic on {}", request.name());
         panic!("this policy always panics");
     }
 }

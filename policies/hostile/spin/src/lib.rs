@@ -7,8 +7,8 @@ pub struct Spin;
 impl Policy for Spin {
     type Settings = ();
 
-    fn evaluate(request: &Request, (): &()) -> Result<Outcome, Error> {
-        let mut counter = request.facts.name.len() as u64;
+    fn evaluate(request: &Request<'_>, (): &()) -> Result<Outcome, Error> {
+        let mut counter = request.name().len() as u64;
         loop {
             counter =
                 std::hint::black_box(counter.wrapping_mul(6364136223846793005).wrapping_add(1));

@@ -1,8 +1,10 @@
 //! Allows everything without reading the request: the floor of a WASM evaluation (a fresh
-//! instance, the request copied in, an empty outcome copied out), for the benchmarks.
+//! instance, the review handle and settings passed in, an empty outcome copied out), for the
+//! benchmarks.
 
 use initguard_policy::bindings::Guest;
-use initguard_policy::bindings::initguard::policy::types::{Outcome, PolicyInfo};
+use initguard_policy::bindings::initguard::policy::request::Review;
+use initguard_policy::bindings::initguard::policy::types::{JsonNode, Outcome, PolicyInfo};
 
 pub struct Noop;
 
@@ -11,15 +13,15 @@ impl Guest for Noop {
         PolicyInfo { mutating: false }
     }
 
-    fn validate_settings(_: String) -> Result<(), String> {
+    fn validate_settings(_: Vec<JsonNode>) -> Result<(), String> {
         Ok(())
     }
 
-    fn evaluate(_: String, _: String) -> Result<Outcome, String> {
+    fn evaluate(_: &Review, _: Vec<JsonNode>) -> Result<Outcome, String> {
         Ok(Outcome {
             violations: Vec::new(),
             warnings: Vec::new(),
-            patch: None,
+            patch: Vec::new(),
         })
     }
 }
