@@ -85,7 +85,12 @@ impl Review {
         }
         let review = Self::from_envelope(serde_json::from_slice(body)?)?;
         let request = &review.request;
-        for object in request.object.as_deref().into_iter().chain(&request.facts.old_object) {
+        for object in request
+            .object
+            .as_deref()
+            .into_iter()
+            .chain(&request.facts.old_object)
+        {
             object.check()?;
         }
         Ok(review)

@@ -122,11 +122,11 @@ impl<'de> de::Deserializer<'de> for At<'de> {
             Node::Integer(i) => visitor.visit_i64(*i),
             Node::Float(f) => visitor.visit_f64(*f),
             Node::Text(s) => visitor.visit_borrowed_str(s),
-            Node::Array(items) => visitor.visit_seq(Members {
+            Node::Array(items) => visitor.visit_seq(ArrayAccess {
                 at: self,
                 items: items.iter(),
             }),
-            Node::Object(fields) => visitor.visit_map(Fields {
+            Node::Object(fields) => visitor.visit_map(ObjectAccess {
                 at: self,
                 fields: fields.iter(),
                 value: None,
@@ -188,12 +188,12 @@ impl<'de> At<'de> {
     }
 }
 
-struct Members<'de> {
+struct ArrayAccess<'de> {
     at: At<'de>,
     items: std::slice::Iter<'de, u32>,
 }
 
-impl<'de> de::SeqAccess<'de> for Members<'de> {
+impl<'de> de::SeqAccess<'de> for ArrayAccess<'de> {
     type Error = TreeError;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(
@@ -211,13 +211,13 @@ impl<'de> de::SeqAccess<'de> for Members<'de> {
     }
 }
 
-struct Fields<'de> {
+struct ObjectAccess<'de> {
     at: At<'de>,
     fields: std::slice::Iter<'de, (String, u32)>,
     value: Option<u32>,
 }
 
-impl<'de> de::MapAccess<'de> for Fields<'de> {
+impl<'de> de::MapAccess<'de> for ObjectAccess<'de> {
     type Error = TreeError;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -274,7 +274,11 @@ impl<'de> de::VariantAccess<'de> for At<'de> {
         seed.deserialize(self)
     }
 
-    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, TreeError> {
+    fn tuple_variant<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, TreeError> {
         de::Deserializer::deserialize_any(self, visitor)
     }
 

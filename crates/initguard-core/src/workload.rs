@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use crate::path::FieldPath;
 use crate::release::Release;
-pub use crate::view::ContainerKind;
 use crate::view;
+pub use crate::view::ContainerKind;
 
 /// Every API version that served a workload kind: the kind, `group/version`, the first
 /// release that served it and the first that no longer did.
@@ -316,19 +316,22 @@ impl Workload {
         // `Container` and `EphemeralContainer` are distinct types with these fields in common.
         macro_rules! view {
             ($kind:expr, $list:expr) => {
-                $list.iter().enumerate().map(move |(index, c)| view::Container {
-                    kind: $kind,
-                    index,
-                    path: self.container_path($kind, index).to_string(),
-                    name: c.name.clone(),
-                    image: c.image.clone(),
-                    image_pull_policy: c.image_pull_policy.clone(),
-                    restart_policy: c.restart_policy.clone(),
-                    command: c.command.clone().unwrap_or_default(),
-                    args: c.args.clone().unwrap_or_default(),
-                    requests: resources(c.resources.as_ref().and_then(|r| r.requests.as_ref())),
-                    limits: resources(c.resources.as_ref().and_then(|r| r.limits.as_ref())),
-                })
+                $list
+                    .iter()
+                    .enumerate()
+                    .map(move |(index, c)| view::Container {
+                        kind: $kind,
+                        index,
+                        path: self.container_path($kind, index).to_string(),
+                        name: c.name.clone(),
+                        image: c.image.clone(),
+                        image_pull_policy: c.image_pull_policy.clone(),
+                        restart_policy: c.restart_policy.clone(),
+                        command: c.command.clone().unwrap_or_default(),
+                        args: c.args.clone().unwrap_or_default(),
+                        requests: resources(c.resources.as_ref().and_then(|r| r.requests.as_ref())),
+                        limits: resources(c.resources.as_ref().and_then(|r| r.limits.as_ref())),
+                    })
             };
         }
         let init = view!(ContainerKind::Init, self.init_containers());

@@ -4,8 +4,8 @@
 
 use initguard_core::view::Container;
 
-pub use crate::bindings::initguard::policy::request::{GroupVersionKind, Operation, UserInfo};
 use crate::Error;
+pub use crate::bindings::initguard::policy::request::{GroupVersionKind, Operation, UserInfo};
 
 #[cfg(target_arch = "wasm32")]
 type Backend<'a> = &'a crate::bindings::initguard::policy::request::Review;

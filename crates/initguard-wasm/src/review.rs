@@ -64,7 +64,11 @@ impl HostReview for HostState {
         Ok(self.request(&review)?.facts.dry_run)
     }
 
-    fn label(&mut self, review: Resource<Reviewed>, key: String) -> wasmtime::Result<Option<String>> {
+    fn label(
+        &mut self,
+        review: Resource<Reviewed>,
+        key: String,
+    ) -> wasmtime::Result<Option<String>> {
         Ok(self.request(&review)?.object_label(&key).map(str::to_owned))
     }
 
@@ -73,7 +77,10 @@ impl HostReview for HostState {
         review: Resource<Reviewed>,
         key: String,
     ) -> wasmtime::Result<Option<String>> {
-        Ok(self.request(&review)?.object_annotation(&key).map(str::to_owned))
+        Ok(self
+            .request(&review)?
+            .object_annotation(&key)
+            .map(str::to_owned))
     }
 
     fn pod_spec_path(&mut self, review: Resource<Reviewed>) -> wasmtime::Result<Option<String>> {
@@ -189,9 +196,9 @@ pub(crate) fn outcome(outcome: WitOutcome, mutating: bool) -> Result<Outcome, Po
                 },
             })
             .collect();
-        Some(Mutation::Patch(PatchOp::to_patch(ops).map_err(|e| {
-            PolicyError::InvalidOutcome(e.to_string())
-        })?))
+        Some(Mutation::Patch(
+            PatchOp::to_patch(ops).map_err(|e| PolicyError::InvalidOutcome(e.to_string()))?,
+        ))
     };
     let violation = |f: Finding| Violation::new(f.rule.unwrap_or_default(), f.path, f.message);
     let mut answer =

@@ -273,7 +273,10 @@ fn the_review_resource_shows_what_the_sdk_shows_natively() {
         "old object /metadata/labels Some(\"{\\\"app\\\":\\\"old\\\"}\")",
         "object /none None",
     ] {
-        assert!(seen.iter().any(|s| s == expected), "{expected:?} in {seen:#?}");
+        assert!(
+            seen.iter().any(|s| s == expected),
+            "{expected:?} in {seen:#?}"
+        );
     }
     let containers: Vec<_> = seen.iter().filter(|s| s.starts_with("Container")).collect();
     assert_eq!(containers.len(), 3, "{containers:#?}");
@@ -306,7 +309,10 @@ fn nothing_a_policy_keeps_survives_into_the_next_evaluation() {
         })
         .collect();
     for worker in workers {
-        assert!(worker.join().unwrap(), "no state is shared between threads either");
+        assert!(
+            worker.join().unwrap(),
+            "no state is shared between threads either"
+        );
     }
 }
 

@@ -52,7 +52,12 @@ impl Policy for DefaultInitResources {
 
 /// Adds what `container` lacks of the defaults: the whole `resources` when it has none, a
 /// whole list when it has no `requests` or `limits`, else each missing quantity.
-fn fill(request: &Request<'_>, container: &Container, settings: &Settings, patch: &mut Vec<PatchOp>) {
+fn fill(
+    request: &Request<'_>,
+    container: &Container,
+    settings: &Settings,
+    patch: &mut Vec<PatchOp>,
+) {
     let resources = format!("{}/resources", container.pointer());
     let lists = [
         ("requests", &settings.requests, &container.requests),
@@ -66,7 +71,11 @@ fn fill(request: &Request<'_>, container: &Container, settings: &Settings, patch
         (field, missing)
     });
     let quantities = |missing: &[(&String, &String)]| {
-        json::object(missing.iter().map(|(name, quantity)| (name, json::string(quantity))))
+        json::object(
+            missing
+                .iter()
+                .map(|(name, quantity)| (name, json::string(quantity))),
+        )
     };
     if request.object(&resources).is_none() {
         let lists = missing

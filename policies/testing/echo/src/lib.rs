@@ -39,7 +39,10 @@ impl Policy for Echo {
         }
         for pointer in &settings.pointers {
             seen.push(format!("object {pointer} {:?}", request.object(pointer)));
-            seen.push(format!("old object {pointer} {:?}", request.old_object(pointer)));
+            seen.push(format!(
+                "old object {pointer} {:?}",
+                request.old_object(pointer)
+            ));
         }
         match request.containers() {
             Ok(containers) => seen.extend(containers.iter().map(|c| format!("{c:?}"))),
