@@ -113,6 +113,34 @@ fn evaluation(c: &mut Criterion) {
         });
     });
     group.finish();
+
+    // What a second WASM policy adds to a review: each iteration reads the review afresh, as
+    // the server does, so the first policy pays for the pod spec the second then shares.
+    let digests = host
+        .load(&spec(
+            &components,
+            "require-image-digest",
+            json!({"exempt": ["registry.example.com/", "docker.io/"]}),
+        ))
+        .unwrap();
+    let mut group = c.benchmark_group("wasm_per_review");
+    group.bench_function("read_review", |b| {
+        b.iter(|| black_box(Review::from_slice(black_box(&body)).unwrap()));
+    });
+    group.bench_function("read_review_then_one_policy", |b| {
+        b.iter(|| {
+            let review = Review::from_slice(black_box(&body)).unwrap();
+            black_box(policy.evaluate(&review.request).unwrap())
+        });
+    });
+    group.bench_function("read_review_then_two_policies", |b| {
+        b.iter(|| {
+            let review = Review::from_slice(black_box(&body)).unwrap();
+            black_box(policy.evaluate(&review.request).unwrap());
+            black_box(digests.evaluate(&review.request).unwrap())
+        });
+    });
+    group.finish();
 }
 
 /// Start-up: a new engine loading ten policies whose compiled code is in the disk cache.
