@@ -54,6 +54,4 @@ pub use request::{Request, Review, ReviewError, ReviewVersion};
 #[cfg(feature = "kubernetes")]
 pub use response::ReviewResponse;
 #[cfg(feature = "kubernetes")]
-pub use workload::{
-    ContainerImage, ContainerRef, ImageView, NotServed, Workload, WorkloadError, WorkloadKind,
-};
+pub use workload::{ContainerRef, NotServed, Workload, WorkloadError, WorkloadKind};

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::workload::{ImageView, Workload, WorkloadError, WorkloadKind};
+use crate::workload::{Workload, WorkloadError, WorkloadKind};
 
 /// The `admission.k8s.io` versions the apiserver speaks; a response uses the request's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -368,13 +368,6 @@ impl Object {
             Err(error) => Err(error.clone()),
         }
     }
-
-    fn images(&self, kind: WorkloadKind) -> Result<Option<ImageView<'_>>, WorkloadError> {
-        match &self.body {
-            Body::Tree(value) => ImageView::from_object(kind, value),
-            Body::Json { json, .. } => ImageView::from_json(kind, json.get()),
-        }
-    }
 }
 
 impl Request {
@@ -496,15 +489,6 @@ impl Request {
     pub fn old_workload(&self) -> Result<Option<&Workload>, WorkloadError> {
         match (&self.facts.old_object, self.workload_kind()) {
             (Some(object), Some(kind)) => object.workload(kind),
-            _ => Ok(None),
-        }
-    }
-
-    /// The names and images of the object's containers, borrowed from the request: for policies
-    /// that need nothing else, much cheaper than [`Self::workload`] when that is not read yet.
-    pub fn images(&self) -> Result<Option<ImageView<'_>>, WorkloadError> {
-        match (&self.object, self.workload_kind()) {
-            (Some(object), Some(kind)) => object.images(kind),
             _ => Ok(None),
         }
     }

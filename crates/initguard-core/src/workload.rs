@@ -6,7 +6,6 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use std::borrow::Cow;
 
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -436,120 +435,6 @@ fn trace<'de, D: Deserializer<'de>>(kind: WorkloadKind, object: D) -> WorkloadEr
     }
 }
 
-/// The names and images of a pod template's containers, borrowed from the object.
-///
-/// Policies that look only at images (registries, digests, tags) read this instead of the
-/// full [`Workload`]: every other field is skipped unparsed, several times cheaper than
-/// building the typed pod spec, most of all inside a WebAssembly policy.
-#[derive(Debug, Clone)]
-pub struct ImageView<'a> {
-    /// The kind of the object.
-    pub kind: WorkloadKind,
-    containers: Vec<ContainerImage<'a>>,
-}
-
-/// One container of an [`ImageView`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerImage<'a> {
-    /// Which list the container is in.
-    pub kind: ContainerKind,
-    /// Its index in that list.
-    pub index: usize,
-    /// Its name.
-    pub name: Cow<'a, str>,
-    /// Its image, as written.
-    pub image: Option<Cow<'a, str>>,
-}
-
-impl<'a> ImageView<'a> {
-    /// Reads the images of `object`'s pod template; `Ok(None)` as for [`Workload::from_object`].
-    pub fn from_object(
-        kind: WorkloadKind,
-        object: &'a Value,
-    ) -> Result<Option<Self>, WorkloadError> {
-        match read_template::<ImageTemplate<'a>, _>(kind, object) {
-            Ok(template) => Ok(Self::new(kind, template)),
-            Err(_) => Err(trace(kind, object)),
-        }
-    }
-
-    /// Reads the images straight from the object's JSON text, borrowing them from it.
-    pub fn from_json(kind: WorkloadKind, json: &'a str) -> Result<Option<Self>, WorkloadError> {
-        match read_template::<ImageTemplate<'a>, _>(
-            kind,
-            &mut serde_json::Deserializer::from_str(json),
-        ) {
-            Ok(template) => Ok(Self::new(kind, template)),
-            Err(_) => Err(trace(kind, &mut serde_json::Deserializer::from_str(json))),
-        }
-    }
-
-    fn new(kind: WorkloadKind, template: Option<ImageTemplate<'a>>) -> Option<Self> {
-        let spec = template?.spec?;
-        let lists = [
-            (ContainerKind::Init, spec.init_containers),
-            (ContainerKind::App, spec.containers),
-            (ContainerKind::Ephemeral, spec.ephemeral_containers),
-        ];
-        let containers = lists
-            .into_iter()
-            .flat_map(|(kind, list)| {
-                list.unwrap_or_default()
-                    .into_iter()
-                    .enumerate()
-                    .map(move |(index, c)| ContainerImage {
-                        kind,
-                        index,
-                        name: c.name,
-                        image: c.image.map(|Text(image)| image),
-                    })
-            })
-            .collect();
-        Some(Self { kind, containers })
-    }
-
-    /// Every container, init containers first, then app, then ephemeral.
-    pub fn containers(&self) -> &[ContainerImage<'a>] {
-        &self.containers
-    }
-
-    /// The path of a container: `spec.template.spec.initContainers[2]`.
-    pub fn container_path(&self, kind: ContainerKind, index: usize) -> FieldPath {
-        self.kind.spec_path().field(kind.field_name()).index(index)
-    }
-}
-
-/// The parts of a pod template an [`ImageView`] reads; serde skips everything else.
-#[derive(Deserialize)]
-struct ImageTemplate<'a> {
-    #[serde(borrow)]
-    spec: Option<ImageSpec<'a>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ImageSpec<'a> {
-    #[serde(borrow)]
-    init_containers: Option<Vec<NameAndImage<'a>>>,
-    #[serde(borrow)]
-    containers: Option<Vec<NameAndImage<'a>>>,
-    #[serde(borrow)]
-    ephemeral_containers: Option<Vec<NameAndImage<'a>>>,
-}
-
-#[derive(Deserialize)]
-struct NameAndImage<'a> {
-    #[serde(borrow, default)]
-    name: Cow<'a, str>,
-    #[serde(borrow)]
-    image: Option<Text<'a>>,
-}
-
-/// Text borrowed from the JSON unless it has escapes: serde borrows a `Cow` only when it is a
-/// field of its own, not inside an `Option`.
-#[derive(Deserialize)]
-struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
-
 /// The fields every kind of container shares, for rules that look at all of them.
 #[derive(Debug, Clone, Copy)]
 pub struct ContainerRef<'a> {
@@ -665,57 +550,69 @@ mod tests {
                     .to_string(),
                 format!("{prefix}.initContainers[1].image")
             );
-            // The image view reads the same containers, from a tree and from text alike.
+            // The views WASM policies read: the same containers, from a tree and from text.
             let text = object.to_string();
-            for view in [
-                ImageView::from_object(named(kind), &object)
+            for workload in [
+                Workload::from_object(named(kind), &object)
                     .unwrap()
                     .unwrap(),
-                ImageView::from_json(named(kind), &text).unwrap().unwrap(),
+                Workload::from_json(named(kind), &text).unwrap().unwrap(),
             ] {
-                let seen: Vec<_> = view
-                    .containers()
-                    .iter()
-                    .map(|c| (c.kind, c.index, c.name.as_ref(), c.image.as_deref()))
+                let seen: Vec<_> = workload
+                    .views()
+                    .into_iter()
+                    .map(|c| (c.kind, c.index, c.path, c.name, c.image))
                     .collect();
                 assert_eq!(
                     seen,
                     [
-                        (ContainerKind::Init, 0, "init", Some("busybox:1.36")),
-                        (ContainerKind::App, 0, "app", None)
+                        (
+                            ContainerKind::Init,
+                            0,
+                            format!("{prefix}.initContainers[0]"),
+                            "init".to_owned(),
+                            Some("busybox:1.36".to_owned())
+                        ),
+                        (
+                            ContainerKind::App,
+                            0,
+                            format!("{prefix}.containers[0]"),
+                            "app".to_owned(),
+                            None
+                        )
                     ],
                     "{kind}"
-                );
-                assert_eq!(
-                    view.container_path(ContainerKind::App, 0).to_string(),
-                    format!("{prefix}.containers[0]")
                 );
             }
         }
     }
 
     #[test]
-    fn the_image_view_borrows_plain_strings_and_reports_bad_shapes_at_their_path() {
-        let text = r#"{"spec": {"initContainers": [{"name": "a", "image": "reg.example.com\/x:1", "env": [{"name": "E"}]}], "ephemeralContainers": [{"name": "d", "image": "busybox:1.36"}]}}"#;
-        let view = ImageView::from_json(WorkloadKind::Pod, text)
+    fn views_carry_the_common_fields_of_every_kind_of_container() {
+        let text = r#"{"spec": {"initContainers": [{"name": "a", "image": "reg.example.com\/x:1",
+            "restartPolicy": "Always", "command": ["sh"], "args": ["-c", "true"],
+            "resources": {"requests": {"cpu": "10m"}, "limits": {"cpu": "1", "memory": "1Gi"}}}],
+            "containers": [], "ephemeralContainers": [{"name": "d", "image": "busybox:1.36",
+            "imagePullPolicy": "Never"}]}}"#;
+        let views = Workload::from_json(WorkloadKind::Pod, text)
             .unwrap()
-            .unwrap();
-        let [init, debug] = view.containers() else {
-            panic!("{view:?}");
+            .unwrap()
+            .views();
+        let [init, debug] = views.as_slice() else {
+            panic!("{views:?}");
         };
         assert_eq!(init.image.as_deref(), Some("reg.example.com/x:1"));
-        assert!(
-            matches!(init.image, Some(Cow::Owned(_))),
-            "unescaped, so owned"
+        assert_eq!(init.restart_policy.as_deref(), Some("Always"));
+        assert_eq!((init.command.len(), init.args.len()), (1, 2));
+        assert_eq!(init.requests, [("cpu".to_owned(), "10m".to_owned())]);
+        assert_eq!(init.limits.len(), 2);
+        assert_eq!(init.pointer(), "/spec/initContainers/0");
+        assert_eq!(init.field("image"), "spec.initContainers[0].image");
+        assert_eq!(
+            (debug.kind, debug.path.as_str()),
+            (ContainerKind::Ephemeral, "spec.ephemeralContainers[0]")
         );
-        assert!(matches!(debug.image, Some(Cow::Borrowed("busybox:1.36"))));
-        assert_eq!(debug.kind, ContainerKind::Ephemeral);
-        let error = ImageView::from_json(
-            WorkloadKind::Pod,
-            r#"{"spec": {"containers": [{"name": 3}]}}"#,
-        )
-        .unwrap_err();
-        assert_eq!(error.path.to_string(), "spec.containers[0].name");
+        assert_eq!(debug.image_pull_policy.as_deref(), Some("Never"));
     }
 
     fn named(kind: &str) -> WorkloadKind {
