@@ -13,6 +13,8 @@ pub const TARGET: &str = "wasm32-wasip2";
 pub enum BuildError {
     #[error("cannot run cargo")]
     Spawn(#[source] std::io::Error),
+    #[error("the {TARGET} target is not installed, and rustup cannot be run to add it")]
+    Rustup(#[source] std::io::Error),
     /// Cargo ran and failed; what it printed says why.
     #[error("cargo in {} failed:\n{stderr}", dir.display())]
     Failed { dir: PathBuf, stderr: String },
@@ -58,8 +60,40 @@ pub fn build_components(manifest_dir: &Path, target_dir: &Path) -> Result<PathBu
     .map(std::ffi::OsStr::new);
     let mut args = args.to_vec();
     args.push(target_dir.as_os_str());
-    cargo(manifest_dir, &args)?;
+    match cargo(manifest_dir, &args) {
+        Err(BuildError::Failed { stderr, .. }) if stderr.contains(MISSING_TARGET) => {
+            add_target(manifest_dir)?;
+            cargo(manifest_dir, &args)?;
+        }
+        built => {
+            built?;
+        }
+    }
     Ok(target_dir.join(TARGET).join("release"))
+}
+
+/// What rustc says when the standard library of the target is not installed.
+const MISSING_TARGET: &str = "target may not be installed";
+
+/// Adds the target to the toolchain cargo runs with. rustup installs the targets
+/// `rust-toolchain.toml` lists with the toolchain, but not into a toolchain that was already
+/// there, as on a machine that has Rust 1.95 without `wasm32-wasip2`.
+fn add_target(dir: &Path) -> Result<(), BuildError> {
+    let output = Command::new("rustup")
+        .current_dir(dir)
+        .args(["target", "add", TARGET])
+        .output()
+        .map_err(BuildError::Rustup)?;
+    if !output.status.success() {
+        return Err(BuildError::Failed {
+            dir: dir.to_owned(),
+            stderr: format!(
+                "the {TARGET} target is not installed, and `rustup target add {TARGET}` failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The component a crate named `name` builds to in `components` (`my-policy` → `my_policy.wasm`).
