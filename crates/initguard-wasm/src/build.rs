@@ -15,6 +15,10 @@ pub enum BuildError {
     Spawn(#[source] std::io::Error),
     #[error("the {TARGET} target is not installed, and rustup cannot be run to add it")]
     Rustup(#[source] std::io::Error),
+    #[error(
+        "the {TARGET} target is not installed, and `rustup target add {TARGET}` failed:\n{stderr}"
+    )]
+    AddTarget { stderr: String },
     /// Cargo ran and failed; what it printed says why.
     #[error("cargo in {} failed:\n{stderr}", dir.display())]
     Failed { dir: PathBuf, stderr: String },
@@ -25,22 +29,30 @@ pub enum BuildError {
 /// Runs cargo with `args` in `dir`; the error carries what cargo printed.
 fn cargo(dir: &Path, args: &[&std::ffi::OsStr]) -> Result<Vec<u8>, BuildError> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    command
         .current_dir(dir)
         .args(args)
         // The outer build's settings are for the host, not for the guest.
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .output()
-        .map_err(BuildError::Spawn)?;
-    if !output.status.success() {
-        return Err(BuildError::Failed {
+        .env_remove("CARGO_BUILD_TARGET");
+    run(&mut command)
+        .map_err(BuildError::Spawn)?
+        .map_err(|stderr| BuildError::Failed {
             dir: dir.to_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        });
-    }
-    Ok(output.stdout)
+            stderr,
+        })
+}
+
+/// What `command` printed to stdout, or to stderr when it failed.
+fn run(command: &mut Command) -> std::io::Result<Result<Vec<u8>, String>> {
+    let output = command.output()?;
+    Ok(if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    })
 }
 
 /// Runs `cargo build --release --target wasm32-wasip2` for the crate or workspace at
@@ -60,39 +72,32 @@ pub fn build_components(manifest_dir: &Path, target_dir: &Path) -> Result<PathBu
     .map(std::ffi::OsStr::new);
     let mut args = args.to_vec();
     args.push(target_dir.as_os_str());
-    match cargo(manifest_dir, &args) {
-        Err(BuildError::Failed { stderr, .. }) if stderr.contains(MISSING_TARGET) => {
-            add_target(manifest_dir)?;
-            cargo(manifest_dir, &args)?;
-        }
-        built => {
-            built?;
-        }
+    let built = cargo(manifest_dir, &args);
+    if let Err(BuildError::Failed { stderr, .. }) = &built
+        && target_missing(stderr)
+    {
+        add_target(manifest_dir)?;
+        cargo(manifest_dir, &args)?;
+    } else {
+        built?;
     }
     Ok(target_dir.join(TARGET).join("release"))
 }
 
-/// What rustc says when the standard library of the target is not installed.
-const MISSING_TARGET: &str = "target may not be installed";
+/// Whether rustc failed for want of the target's standard library.
+fn target_missing(stderr: &str) -> bool {
+    stderr.contains(&format!("the `{TARGET}` target may not be installed"))
+}
 
 /// Adds the target to the toolchain cargo runs with. rustup installs the targets
 /// `rust-toolchain.toml` lists with the toolchain, but not into a toolchain that was already
 /// there, as on a machine that has Rust 1.95 without `wasm32-wasip2`.
 fn add_target(dir: &Path) -> Result<(), BuildError> {
-    let output = Command::new("rustup")
+    run(Command::new("rustup")
         .current_dir(dir)
-        .args(["target", "add", TARGET])
-        .output()
-        .map_err(BuildError::Rustup)?;
-    if !output.status.success() {
-        return Err(BuildError::Failed {
-            dir: dir.to_owned(),
-            stderr: format!(
-                "the {TARGET} target is not installed, and `rustup target add {TARGET}` failed:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            ),
-        });
-    }
+        .args(["target", "add", TARGET]))
+    .map_err(BuildError::Rustup)?
+    .map_err(|stderr| BuildError::AddTarget { stderr })?;
     Ok(())
 }
 
@@ -133,5 +138,24 @@ pub fn packages(manifest_dir: &Path) -> Result<Vec<Package>, BuildError> {
     match packages.iter().find(|p| p.dir == own) {
         Some(own) => Ok(vec![own.clone()]),
         None => Ok(packages),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// rustc's E0463 for a target without its standard library, verbatim as rustc 1.95
+    /// printed it in a policy build on a machine whose toolchain lacked the target.
+    #[test]
+    fn a_missing_target_is_told_from_other_build_failures() {
+        let missing = "error[E0463]: can't find crate for `std`\n  |\n  = note: the \
+            `wasm32-wasip2` target may not be installed\n  = help: consider downloading the \
+            target with `rustup target add wasm32-wasip2`\n";
+        assert!(target_missing(missing));
+        let other = "error[E0425]: cannot find value `x` in this scope\n";
+        assert!(!target_missing(other));
+        let another_target = missing.replace("wasm32-wasip2", "wasm32-wasip1");
+        assert!(!target_missing(&another_target));
     }
 }
