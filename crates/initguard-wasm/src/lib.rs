@@ -141,7 +141,9 @@ pub enum WasmError {
 
 /// The per-store state: WASI with nothing granted, the memory limiter, captured output.
 struct HostState {
-    wasi: WasiCtx,
+    /// Made when the guest first calls WASI (a print, a panic message, a clock): most
+    /// evaluations never do, and a context costs allocations and seeding its generators.
+    wasi: Option<GuestWasi>,
     table: ResourceTable,
     limiter: MemoryLimiter,
     policy: Arc<str>,
@@ -151,8 +153,42 @@ struct HostState {
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: &mut self.wasi.get_or_insert_with(GuestWasi::new).ctx,
             table: &mut self.table,
+        }
+    }
+}
+
+/// WASI with nothing granted, its stdout and stderr captured, bounded.
+struct GuestWasi {
+    ctx: WasiCtx,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+impl GuestWasi {
+    fn new() -> Self {
+        let stdout = MemoryOutputPipe::new(CAPTURED_OUTPUT);
+        let stderr = MemoryOutputPipe::new(CAPTURED_OUTPUT);
+        let ctx = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
+        Self {
+            ctx,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// What the guest printed, at debug level.
+    fn log_output(&self, policy: &str) {
+        for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            let captured = pipe.contents();
+            if !captured.is_empty() {
+                let text = String::from_utf8_lossy(&captured);
+                tracing::debug!(policy, stream, "{}", text.trim_end());
+            }
         }
     }
 }
@@ -594,14 +630,8 @@ impl WasmPolicy {
         &self,
         f: impl FnOnce(&bindings::Policy, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, PolicyError> {
-        let stdout = MemoryOutputPipe::new(CAPTURED_OUTPUT);
-        let stderr = MemoryOutputPipe::new(CAPTURED_OUTPUT);
-        let wasi = WasiCtx::builder()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build();
         let state = HostState {
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
             limiter: MemoryLimiter {
                 limit: self.memory_limit,
@@ -624,12 +654,8 @@ impl WasmPolicy {
             .pre
             .instantiate(&mut store)
             .and_then(|bindings| f(&bindings, &mut store));
-        for (stream, pipe) in [("stdout", &stdout), ("stderr", &stderr)] {
-            let captured = pipe.contents();
-            if !captured.is_empty() {
-                let text = String::from_utf8_lossy(&captured);
-                tracing::debug!(policy = &*self.name, stream, "{}", text.trim_end());
-            }
+        if let Some(wasi) = &store.data().wasi {
+            wasi.log_output(&self.name);
         }
         result.map_err(|error| self.classify(&error, store.data().limiter.exceeded))
     }
