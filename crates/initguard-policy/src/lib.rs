@@ -41,7 +41,7 @@
 //! needs the whole object typed enables the `full` feature, for [`Request::object_as`] and
 //! [`Request::workload`], and pays for both in build time and in each evaluation.
 //!
-//! The contract, `initguard:policy@0.2.0`, is `wit/policy.wit`, the single source of host and
+//! The contract, `initguard:policy@0.3.0`, is `wit/policy.wit`, the single source of host and
 //! guest bindings; see this crate's README for its versioning.
 
 #![warn(missing_docs)]

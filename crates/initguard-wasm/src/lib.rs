@@ -47,7 +47,7 @@ use bindings::initguard::policy::types::JsonNode;
 
 /// The contract this host speaks; components built against another version are refused at
 /// load with this in the message.
-pub const CONTRACT: &str = "initguard:policy@0.2.0";
+pub const CONTRACT: &str = "initguard:policy@0.3.0";
 
 /// The request behind the guest's `review` handle: a clone that shares what the request has
 /// parsed (see [`Request`]), so every policy of a request reads it once.
@@ -127,7 +127,7 @@ pub enum WasmError {
     },
     #[error("module {path} is not a valid component: {error}")]
     Compile { path: String, error: String },
-    #[error("module {path} does not implement initguard:policy@0.2.0: {error}")]
+    #[error("module {path} does not implement {contract}: {error}", contract = CONTRACT)]
     Contract { path: String, error: String },
     #[error("module {path} rejected its settings: {error}")]
     Settings { path: String, error: String },

@@ -187,7 +187,7 @@ fn a_component_without_the_exports_is_refused() {
     assert!(
         error
             .to_string()
-            .contains("does not implement initguard:policy@0.2.0: no export `evaluate`"),
+            .contains("does not implement initguard:policy@0.3.0: no export `evaluate`"),
         "{error}"
     );
     let error = host()
@@ -197,19 +197,22 @@ fn a_component_without_the_exports_is_refused() {
 }
 
 #[test]
-fn components_built_against_the_0_1_contract_are_refused_with_what_to_rebuild_against() {
-    let error = host()
-        .load(&spec("testing-contract-0-1", Value::Null))
-        .unwrap_err();
-    assert!(matches!(error, WasmError::Contract { .. }), "{error}");
-    assert!(
-        error.to_string().ends_with(
-            "does not implement initguard:policy@0.2.0: it was built against \
-             initguard:policy@0.1.0; rebuild it with the initguard-policy SDK of this \
-             initguard, which speaks initguard:policy@0.2.0"
-        ),
-        "{error}"
-    );
+fn components_built_against_retired_contracts_are_refused_with_what_to_rebuild_against() {
+    for (component, version) in [
+        ("testing-contract-0-1", "0.1.0"),
+        ("testing-contract-0-2", "0.2.0"),
+    ] {
+        let error = host().load(&spec(component, Value::Null)).unwrap_err();
+        assert!(matches!(error, WasmError::Contract { .. }), "{error}");
+        assert!(
+            error.to_string().ends_with(&format!(
+                "does not implement initguard:policy@0.3.0: it was built against \
+                 initguard:policy@{version}; rebuild it with the initguard-policy SDK of this \
+                 initguard, which speaks initguard:policy@0.3.0"
+            )),
+            "{error}"
+        );
+    }
     still_works();
 }
 
@@ -221,7 +224,7 @@ fn update_review() -> Request {
                      "annotations": {"initguard.dev/inject": "wait-for-dns"}},
         "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {"spec": {
             "initContainers": [{"name": "clone", "image": "alpine/git:2.45", "command": ["git"],
-                                "args": ["clone", "x"], "imagePullPolicy": "IfNotPresent",
+                                "args": ["clone", "ünïcödé"], "imagePullPolicy": "IfNotPresent",
                                 "resources": {"requests": {"cpu": "10m"}, "limits": {"memory": "1Gi"}}},
                                {"name": "proxy", "image": "envoy:1", "restartPolicy": "Always"}],
             "containers": [{"name": "web", "image": "nginx:1.27"}]}}}});
@@ -284,7 +287,9 @@ fn the_review_resource_shows_what_the_sdk_shows_natively() {
         containers[0].contains("path: \"spec.template.spec.initContainers[0]\"")
             && containers[0].contains("requests: [(\"cpu\", \"10m\")]")
             && containers[0].contains("limits: [(\"memory\", \"1Gi\")]")
-            && containers[0].contains("command: [\"git\"]"),
+            && containers[0].contains("command: [\"git\"]")
+            // Spans count bytes: a multi-byte string in the middle must come back whole.
+            && containers[0].contains("args: [\"clone\", \"ünïcödé\"]"),
         "{}",
         containers[0]
     );
