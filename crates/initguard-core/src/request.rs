@@ -496,8 +496,12 @@ impl Request {
     /// The containers of the object's pod template as plain views, in the order of
     /// [`Workload::containers`]: what WebAssembly policies read. Empty for kinds without a
     /// pod spec.
-    pub fn container_views(&self) -> Result<Vec<crate::view::Container>, WorkloadError> {
-        Ok(self.workload()?.map(Workload::views).unwrap_or_default())
+    pub fn container_views(&self) -> Result<crate::view::Containers, WorkloadError> {
+        Ok(self
+            .workload()?
+            .map(Workload::views)
+            .transpose()?
+            .unwrap_or_default())
     }
 
     /// The subtree of the object at an RFC 6901 `pointer` as JSON text (`""` for the whole

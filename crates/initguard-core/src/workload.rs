@@ -301,42 +301,48 @@ impl Workload {
     pub fn container_path(&self, kind: ContainerKind, index: usize) -> FieldPath {
         self.spec_path.field(kind.field_name()).index(index)
     }
-    /// Every container as the plain [`view::Container`] WebAssembly policies read, in the
-    /// order of [`Self::containers`].
-    pub fn views(&self) -> Vec<view::Container> {
+    /// Every container as the [`view::Containers`] table WebAssembly policies read, in the
+    /// order of [`Self::containers`]. An error only when the containers' text outgrows the
+    /// table's `u32` offsets (4 GiB).
+    pub fn views(&self) -> Result<view::Containers, WorkloadError> {
         fn resources(
             list: Option<&std::collections::BTreeMap<String, Quantity>>,
-        ) -> Vec<(String, String)> {
+        ) -> impl Iterator<Item = (&str, &str)> {
             list.into_iter()
                 .flatten()
-                .map(|(name, quantity)| (name.clone(), quantity.0.clone()))
-                .collect()
+                .map(|(name, quantity)| (name.as_str(), quantity.0.as_str()))
         }
+        let mut table = view::ContainersBuilder::default();
         // `Container` and `EphemeralContainer` are distinct types with these fields in common.
-        macro_rules! view {
+        macro_rules! push {
             ($kind:expr, $list:expr) => {
-                $list
-                    .iter()
-                    .enumerate()
-                    .map(move |(index, c)| view::Container {
-                        kind: $kind,
-                        index,
-                        path: self.container_path($kind, index).to_string(),
-                        name: c.name.clone(),
-                        image: c.image.clone(),
-                        image_pull_policy: c.image_pull_policy.clone(),
-                        restart_policy: c.restart_policy.clone(),
-                        command: c.command.clone().unwrap_or_default(),
-                        args: c.args.clone().unwrap_or_default(),
-                        requests: resources(c.resources.as_ref().and_then(|r| r.requests.as_ref())),
-                        limits: resources(c.resources.as_ref().and_then(|r| r.limits.as_ref())),
-                    })
+                for (index, c) in $list.iter().enumerate() {
+                    let requirements = c.resources.as_ref();
+                    table.push(
+                        &view::Fields {
+                            kind: $kind,
+                            index,
+                            path: &self.container_path($kind, index),
+                            name: &c.name,
+                            image: c.image.as_deref(),
+                            image_pull_policy: c.image_pull_policy.as_deref(),
+                            restart_policy: c.restart_policy.as_deref(),
+                            command: c.command.as_deref().unwrap_or_default(),
+                            args: c.args.as_deref().unwrap_or_default(),
+                        },
+                        resources(requirements.and_then(|r| r.requests.as_ref())),
+                        resources(requirements.and_then(|r| r.limits.as_ref())),
+                    );
+                }
             };
         }
-        let init = view!(ContainerKind::Init, self.init_containers());
-        let app = view!(ContainerKind::App, self.app_containers());
-        let ephemeral = view!(ContainerKind::Ephemeral, self.ephemeral_containers());
-        init.chain(app).chain(ephemeral).collect()
+        push!(ContainerKind::Init, self.init_containers());
+        push!(ContainerKind::App, self.app_containers());
+        push!(ContainerKind::Ephemeral, self.ephemeral_containers());
+        table.finish().ok_or_else(|| WorkloadError {
+            path: self.spec_path.clone(),
+            message: "the containers hold more than 4 GiB of text".to_owned(),
+        })
     }
 }
 
@@ -558,10 +564,10 @@ mod tests {
                     .unwrap(),
                 Workload::from_json(named(kind), &text).unwrap().unwrap(),
             ] {
-                let seen: Vec<_> = workload
-                    .views()
-                    .into_iter()
-                    .map(|c| (c.kind, c.index, c.path, c.name, c.image))
+                let views = workload.views().unwrap();
+                let seen: Vec<_> = views
+                    .iter()
+                    .map(|c| (c.kind(), c.index(), c.path(), c.name(), c.image()))
                     .collect();
                 assert_eq!(
                     seen,
@@ -569,15 +575,15 @@ mod tests {
                         (
                             ContainerKind::Init,
                             0,
-                            format!("{prefix}.initContainers[0]"),
-                            "init".to_owned(),
-                            Some("busybox:1.36".to_owned())
+                            format!("{prefix}.initContainers[0]").as_str(),
+                            "init",
+                            Some("busybox:1.36")
                         ),
                         (
                             ContainerKind::App,
                             0,
-                            format!("{prefix}.containers[0]"),
-                            "app".to_owned(),
+                            format!("{prefix}.containers[0]").as_str(),
+                            "app",
                             None
                         )
                     ],
@@ -597,22 +603,23 @@ mod tests {
         let views = Workload::from_json(WorkloadKind::Pod, text)
             .unwrap()
             .unwrap()
-            .views();
-        let [init, debug] = views.as_slice() else {
+            .views()
+            .unwrap();
+        let [init, debug] = views.iter().collect::<Vec<_>>()[..] else {
             panic!("{views:?}");
         };
-        assert_eq!(init.image.as_deref(), Some("reg.example.com/x:1"));
-        assert_eq!(init.restart_policy.as_deref(), Some("Always"));
-        assert_eq!((init.command.len(), init.args.len()), (1, 2));
-        assert_eq!(init.requests, [("cpu".to_owned(), "10m".to_owned())]);
-        assert_eq!(init.limits.len(), 2);
+        assert_eq!(init.image(), Some("reg.example.com/x:1"));
+        assert_eq!(init.restart_policy(), Some("Always"));
+        assert_eq!((init.command().len(), init.args().len()), (1, 2));
+        assert_eq!(init.requests().collect::<Vec<_>>(), [("cpu", "10m")]);
+        assert_eq!(init.limits().len(), 2);
         assert_eq!(init.pointer(), "/spec/initContainers/0");
         assert_eq!(init.field("image"), "spec.initContainers[0].image");
         assert_eq!(
-            (debug.kind, debug.path.as_str()),
+            (debug.kind(), debug.path()),
             (ContainerKind::Ephemeral, "spec.ephemeralContainers[0]")
         );
-        assert_eq!(debug.image_pull_policy.as_deref(), Some("Never"));
+        assert_eq!(debug.image_pull_policy(), Some("Never"));
     }
 
     fn named(kind: &str) -> WorkloadKind {

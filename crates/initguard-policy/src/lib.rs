@@ -5,6 +5,8 @@
 //! with their apiserver field paths under every workload kind's prefix, and any subtree of the
 //! object as JSON text. In WebAssembly these are the host's `review` resource: the host has
 //! read the AdmissionReview once for every policy, and each call copies only what it returns.
+//! The containers arrive as one [`Containers`] table (a text and offsets into it) whose
+//! [`Container`]s borrow their strings: reading them allocates nothing in the guest.
 //! Natively (`cargo test`) the same views are backed by initguard's own parsed request, so a
 //! policy's tests see what it sees in the cluster.
 //!
@@ -24,8 +26,8 @@
 //!     type Settings = Settings;
 //!     fn evaluate(request: &Request<'_>, settings: &Settings) -> Result<Outcome, Error> {
 //!         let mut outcome = Outcome::default();
-//!         for container in request.containers()? {
-//!             if container.image.as_ref().is_some_and(|i| settings.banned.contains(i)) {
+//!         for container in &request.containers()? {
+//!             if container.image().is_some_and(|i| settings.banned.iter().any(|b| b == i)) {
 //!                 let path = container.field("image");
 //!                 outcome.violations.push(Violation::new("BAN-001", Some(path), "banned"));
 //!             }
@@ -49,7 +51,7 @@
 pub use initguard_core::image::ImageRef;
 pub use initguard_core::operation::PatchOp;
 pub use initguard_core::tree::Tree;
-pub use initguard_core::view::Container;
+pub use initguard_core::view::{Container, Containers};
 pub use initguard_core::{self as core, ContainerKind, FieldPath, Violation};
 pub use request::{GroupVersionKind, Operation, Request, UserInfo};
 

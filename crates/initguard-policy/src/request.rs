@@ -2,7 +2,7 @@
 //! call to the host's `review` resource; natively it reads initguard's own parsed request, so
 //! that a policy's `cargo test` sees what the cluster shows it.
 
-use initguard_core::view::Container;
+use initguard_core::view::Containers;
 
 use crate::Error;
 pub use crate::bindings::initguard::policy::request::{GroupVersionKind, Operation, UserInfo};
@@ -78,9 +78,9 @@ impl<'a> Request<'a> {
 
     /// Every container of the pod spec (init, then app, then ephemeral); empty for kinds
     /// without one, an error when the pod spec is malformed.
-    pub fn containers(&self) -> Result<Vec<Container>, Error> {
+    pub fn containers(&self) -> Result<Containers, Error> {
         let table = self.backend.containers().map_err(Error::new)?;
-        TableReader::new(&table).containers()
+        Containers::from_parts(table.text, table.layout).map_err(|e| Error::new(e.to_string()))
     }
 
     /// The subtree of the object at an RFC 6901 pointer (`""`: the whole object) as JSON
@@ -92,88 +92,6 @@ impl<'a> Request<'a> {
     /// The same, of the object before an UPDATE or DELETE.
     pub fn old_object(&self, pointer: &str) -> Option<String> {
         self.backend.old_object(pointer)
-    }
-}
-
-/// Reads the host's `container-table` back into owned views: each span a string of the text,
-/// each container's entries taken in turn.
-#[cfg(target_arch = "wasm32")]
-struct TableReader<'t> {
-    table: &'t ContainerTable,
-    entries: std::slice::Iter<'t, Span>,
-}
-
-#[cfg(target_arch = "wasm32")]
-use crate::bindings::initguard::policy::request::{ContainerTable, Span};
-
-#[cfg(target_arch = "wasm32")]
-impl<'t> TableReader<'t> {
-    fn new(table: &'t ContainerTable) -> Self {
-        Self {
-            table,
-            entries: table.entries.iter(),
-        }
-    }
-
-    fn containers(mut self) -> Result<Vec<Container>, Error> {
-        use crate::bindings::initguard::policy::request::ContainerKind as Kind;
-        let table = self.table;
-        table
-            .containers
-            .iter()
-            .map(|c| {
-                let mut container = Container::default();
-                container.kind = match c.kind {
-                    Kind::Init => initguard_core::ContainerKind::Init,
-                    Kind::App => initguard_core::ContainerKind::App,
-                    Kind::Ephemeral => initguard_core::ContainerKind::Ephemeral,
-                };
-                container.index = c.index as usize;
-                container.path = self.text(c.path)?;
-                container.name = self.text(c.name)?;
-                container.image = c.image.map(|span| self.text(span)).transpose()?;
-                container.image_pull_policy = c
-                    .image_pull_policy
-                    .map(|span| self.text(span))
-                    .transpose()?;
-                container.restart_policy =
-                    c.restart_policy.map(|span| self.text(span)).transpose()?;
-                container.command = self.list(c.command)?;
-                container.args = self.list(c.args)?;
-                container.requests = self.pairs(c.requests)?;
-                container.limits = self.pairs(c.limits)?;
-                Ok(container)
-            })
-            .collect()
-    }
-
-    fn text(&self, span: Span) -> Result<String, Error> {
-        let start = span.start as usize;
-        start
-            .checked_add(span.len as usize)
-            .and_then(|end| self.table.text.get(start..end))
-            .map(str::to_owned)
-            .ok_or_else(Self::broken)
-    }
-
-    fn entry(&mut self) -> Result<String, Error> {
-        let span = *self.entries.next().ok_or_else(Self::broken)?;
-        self.text(span)
-    }
-
-    /// A host bug, never a policy's: reported as a policy failure rather than a trap.
-    fn broken() -> Error {
-        Error::new("the host sent a container table whose spans or counts do not fit it")
-    }
-
-    fn list(&mut self, count: u32) -> Result<Vec<String>, Error> {
-        (0..count).map(|_| self.entry()).collect()
-    }
-
-    fn pairs(&mut self, count: u32) -> Result<Vec<(String, String)>, Error> {
-        (0..count)
-            .map(|_| Ok((self.entry()?, self.entry()?)))
-            .collect()
     }
 }
 
@@ -253,7 +171,7 @@ impl<'a> Request<'a> {
 
     /// Every container of the pod spec (init, then app, then ephemeral); empty for kinds
     /// without one, an error when the pod spec is malformed.
-    pub fn containers(&self) -> Result<Vec<Container>, Error> {
+    pub fn containers(&self) -> Result<Containers, Error> {
         Ok(self.backend.container_views()?)
     }
 

@@ -2,12 +2,11 @@
 //! the host has parsed once for every policy of the request, and the outcome it returns.
 
 use initguard_core::operation::PatchOp;
-use initguard_core::{ContainerKind, Mutation, Outcome, PolicyError, Request, Violation, view};
+use initguard_core::{Mutation, Outcome, PolicyError, Request, Violation};
 use wasmtime::component::Resource;
 
 use crate::bindings::initguard::policy::request::{
-    Container, ContainerKind as WitKind, ContainerTable, GroupVersionKind, Host, HostReview,
-    Operation, Span, UserInfo,
+    ContainerTable, GroupVersionKind, Host, HostReview, Operation, UserInfo,
 };
 use crate::bindings::initguard::policy::types::{Finding, Outcome as WitOutcome, PatchOp as WitOp};
 use crate::{HostState, MAX_OUTCOME_BYTES, Reviewed};
@@ -96,8 +95,11 @@ impl HostReview for HostState {
         Ok(self
             .request(&review)?
             .container_views()
-            .map_err(|error| error.to_string())
-            .and_then(|views| container_table(&views)))
+            .map(|views| {
+                let (text, layout) = views.into_parts();
+                ContainerTable { text, layout }
+            })
+            .map_err(|error| error.to_string()))
     }
 
     fn object(
@@ -119,72 +121,6 @@ impl HostReview for HostState {
     fn drop(&mut self, review: Resource<Reviewed>) -> wasmtime::Result<()> {
         self.table.delete(review)?;
         Ok(())
-    }
-}
-
-/// The views as the contract's table: their strings back to back in one text, each field a
-/// span of it, so that lowering the table into the guest is three allocations there rather than
-/// one per string (an allocation is a call into the guest).
-fn container_table(views: &[view::Container]) -> Result<ContainerTable, String> {
-    let mut text = String::new();
-    let mut span = |field: &str| {
-        let start = text.len();
-        text.push_str(field);
-        (start, field.len())
-    };
-    let mut entries = Vec::new();
-    let mut containers = Vec::with_capacity(views.len());
-    for c in views {
-        for field in c.command.iter().chain(&c.args) {
-            entries.push(span(field));
-        }
-        for (name, quantity) in c.requests.iter().chain(&c.limits) {
-            entries.push(span(name));
-            entries.push(span(quantity));
-        }
-        containers.push(Container {
-            kind: match c.kind {
-                ContainerKind::Init => WitKind::Init,
-                ContainerKind::App => WitKind::App,
-                ContainerKind::Ephemeral => WitKind::Ephemeral,
-            },
-            index: offset(c.index),
-            path: to_span(span(&c.path)),
-            name: to_span(span(&c.name)),
-            image: c.image.as_deref().map(|image| to_span(span(image))),
-            image_pull_policy: c.image_pull_policy.as_deref().map(|p| to_span(span(p))),
-            restart_policy: c.restart_policy.as_deref().map(|p| to_span(span(p))),
-            command: offset(c.command.len()),
-            args: offset(c.args.len()),
-            requests: offset(c.requests.len()),
-            limits: offset(c.limits.len()),
-        });
-    }
-    // Every offset and count is at most the text's length or the number of entries, which a
-    // review body bounds far below 4 GiB; past the check, the conversions above were exact.
-    if u32::try_from(text.len()).is_err() || u32::try_from(entries.len()).is_err() {
-        return Err(format!(
-            "the pod spec's containers hold {} bytes of text, more than the contract can address",
-            text.len()
-        ));
-    }
-    Ok(ContainerTable {
-        text,
-        containers,
-        entries: entries.into_iter().map(to_span).collect(),
-    })
-}
-
-/// A byte offset, length or count in the contract's `u32`, exact for tables under 4 GiB (which
-/// [`container_table`] checks).
-fn offset(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-fn to_span((start, len): (usize, usize)) -> Span {
-    Span {
-        start: offset(start),
-        len: offset(len),
     }
 }
 

@@ -34,13 +34,13 @@ impl Policy for AllowedRegistries {
 
     fn evaluate(request: &Request<'_>, settings: &Settings) -> Result<Outcome, Error> {
         let mut outcome = Outcome::default();
-        for container in request.containers()? {
-            let checked = match container.kind {
+        for container in &request.containers()? {
+            let checked = match container.kind() {
                 ContainerKind::Init => true,
                 ContainerKind::App => settings.app_containers,
                 ContainerKind::Ephemeral => settings.ephemeral_containers,
             };
-            let Some(image) = container.image.as_deref().filter(|_| checked) else {
+            let Some(image) = container.image().filter(|_| checked) else {
                 continue;
             };
             let reference = ImageRef::parse(image);

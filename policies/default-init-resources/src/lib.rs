@@ -41,9 +41,9 @@ impl Policy for DefaultInitResources {
 
     fn evaluate(request: &Request<'_>, settings: &Settings) -> Result<Outcome, Error> {
         let mut patch = Vec::new();
-        for container in request.containers()? {
-            if container.kind == ContainerKind::Init {
-                fill(request, &container, settings, &mut patch);
+        for container in &request.containers()? {
+            if container.kind() == ContainerKind::Init {
+                fill(request, container, settings, &mut patch);
             }
         }
         Ok(Outcome::with_patch(patch))
@@ -54,19 +54,19 @@ impl Policy for DefaultInitResources {
 /// whole list when it has no `requests` or `limits`, else each missing quantity.
 fn fill(
     request: &Request<'_>,
-    container: &Container,
+    container: Container<'_>,
     settings: &Settings,
     patch: &mut Vec<PatchOp>,
 ) {
     let resources = format!("{}/resources", container.pointer());
     let lists = [
-        ("requests", &settings.requests, &container.requests),
-        ("limits", &settings.limits, &container.limits),
+        ("requests", &settings.requests, container.requests()),
+        ("limits", &settings.limits, container.limits()),
     ];
     let missing = lists.map(|(field, defaults, present)| {
         let missing: Vec<(&String, &String)> = defaults
             .iter()
-            .filter(|(name, _)| !present.iter().any(|(set, _)| set == *name))
+            .filter(|(name, _)| !present.clone().any(|(set, _)| set == name.as_str()))
             .collect();
         (field, missing)
     });

@@ -22,9 +22,11 @@ impl Policy for RequireImageDigest {
     fn evaluate(request: &Request<'_>, settings: &Settings) -> Result<Outcome, Error> {
         let mut outcome = Outcome::default();
         let containers = request.containers()?;
-        let init_containers = containers.iter().filter(|c| c.kind == ContainerKind::Init);
+        let init_containers = containers
+            .iter()
+            .filter(|c| c.kind() == ContainerKind::Init);
         for container in init_containers {
-            let Some(image) = container.image.as_deref() else {
+            let Some(image) = container.image() else {
                 continue;
             };
             let reference = ImageRef::parse(image);
