@@ -271,6 +271,8 @@ pub struct Facts {
 struct Object {
     metadata: OnceLock<ObjectMeta>,
     workload: OnceLock<Result<Option<Workload>, WorkloadError>>,
+    /// The containers table every WebAssembly policy of the request reads, built once.
+    views: OnceLock<Result<crate::view::Containers, WorkloadError>>,
     body: Body,
 }
 
@@ -289,6 +291,7 @@ impl Object {
         Self {
             metadata: OnceLock::new(),
             workload: OnceLock::new(),
+            views: OnceLock::new(),
             body: Body::Tree(value),
         }
     }
@@ -297,6 +300,7 @@ impl Object {
         Self {
             metadata: OnceLock::new(),
             workload: OnceLock::new(),
+            views: OnceLock::new(),
             body: Body::Json {
                 json: raw.json,
                 tree: OnceLock::new(),
@@ -358,6 +362,18 @@ impl Object {
     }
 
     /// The typed pod template of an object of `kind`, read from the text as received.
+    fn views(&self, kind: WorkloadKind) -> Result<crate::view::Containers, WorkloadError> {
+        self.views
+            .get_or_init(|| {
+                Ok(self
+                    .workload(kind)?
+                    .map(Workload::views)
+                    .transpose()?
+                    .unwrap_or_default())
+            })
+            .clone()
+    }
+
     fn workload(&self, kind: WorkloadKind) -> Result<Option<&Workload>, WorkloadError> {
         let cached = self.workload.get_or_init(|| match &self.body {
             Body::Tree(value) => Workload::from_object(kind, value),
@@ -496,12 +512,12 @@ impl Request {
     /// The containers of the object's pod template as plain views, in the order of
     /// [`Workload::containers`]: what WebAssembly policies read. Empty for kinds without a
     /// pod spec.
+    /// The table is built once per request and copied (a text and a layout) for each caller.
     pub fn container_views(&self) -> Result<crate::view::Containers, WorkloadError> {
-        Ok(self
-            .workload()?
-            .map(Workload::views)
-            .transpose()?
-            .unwrap_or_default())
+        match (&self.object, self.workload_kind()) {
+            (Some(object), Some(kind)) => object.views(kind),
+            _ => Ok(crate::view::Containers::default()),
+        }
     }
 
     /// The subtree of the object at an RFC 6901 `pointer` as JSON text (`""` for the whole

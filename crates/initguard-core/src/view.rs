@@ -125,11 +125,6 @@ impl Containers {
         }
     }
 
-    /// The `i`-th container.
-    pub fn get(&self, i: usize) -> Option<Container<'_>> {
-        self.iter().nth(i)
-    }
-
     fn headers(&self) -> &[u32] {
         self.layout.get(1..=self.len() * HEADER).unwrap_or_default()
     }
