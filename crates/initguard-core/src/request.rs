@@ -158,44 +158,124 @@ impl<'de> Deserialize<'de> for RawObject {
     }
 }
 
-/// The metadata of an object's JSON text, and nothing else of it.
+/// The metadata of an object's JSON text, in one pass that also holds the rest of the object
+/// to serde_json's recursion limit.
+///
+/// Raw values are not held to that limit (serde_json skips them without counting), yet a
+/// policy may build a tree of any part of the object later, so the depth is bounded here, on
+/// receipt, where the error can say what is wrong. Visiting the other fields rather than
+/// skipping them costs about what skipping does, and saves a separate scan for the depth.
 fn read_metadata(json: &str) -> Result<ObjectMeta, serde_json::Error> {
-    #[derive(Deserialize)]
-    struct MetadataOnly {
-        metadata: Option<ObjectMeta>,
-    }
-    serde_json::from_str::<MetadataOnly>(json).map(|only| only.metadata.unwrap_or_default())
+    serde_json::from_str::<MetadataAndTheRest>(json).map(|read| read.0.unwrap_or_default())
 }
 
-/// serde_json's own limit when it builds a tree; raw values are not checked against it, so
-/// objects are, before anything reads them.
-const MAX_DEPTH: usize = 128;
+/// The top-level fields of an object: `metadata` typed, every other one visited as
+/// [`Nested`].
+struct MetadataAndTheRest(Option<ObjectMeta>);
 
-/// The deepest nesting of arrays and objects in valid JSON text.
-fn nesting_depth(json: &str) -> usize {
-    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-    for byte in json.bytes() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
+impl<'de> Deserialize<'de> for MetadataAndTheRest {
+    fn deserialize<D: serde::Deserializer<'de>>(object: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(field_identifier, rename_all = "lowercase")]
+        enum Field {
+            Metadata,
+            #[serde(other)]
+            Other,
         }
-        match byte {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                deepest = deepest.max(depth);
+
+        struct Fields;
+
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = MetadataAndTheRest;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("a Kubernetes object")
             }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut fields: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut metadata = None;
+                while let Some(field) = fields.next_key()? {
+                    match field {
+                        Field::Metadata if metadata.is_some() => {
+                            return Err(serde::de::Error::duplicate_field("metadata"));
+                        }
+                        Field::Metadata => {
+                            metadata = Some(fields.next_value::<Option<ObjectMeta>>()?);
+                        }
+                        Field::Other => {
+                            fields.next_value::<Nested>()?;
+                        }
+                    }
+                }
+                Ok(MetadataAndTheRest(metadata.flatten()))
+            }
         }
+
+        object.deserialize_map(Fields)
     }
-    deepest
 }
+
+/// Any JSON value, visited only so that serde_json counts the arrays and objects it holds
+/// against its recursion limit.
+struct Nested;
+
+impl<'de> Deserialize<'de> for Nested {
+    fn deserialize<D: serde::Deserializer<'de>>(value: D) -> Result<Self, D::Error> {
+        struct Visit;
+
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Nested;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Nested, E> {
+                Ok(Nested)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Nested, E> {
+                Ok(Nested)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Nested, E> {
+                Ok(Nested)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Nested, E> {
+                Ok(Nested)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Nested, E> {
+                Ok(Nested)
+            }
+            fn visit_unit<E>(self) -> Result<Nested, E> {
+                Ok(Nested)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut items: A,
+            ) -> Result<Nested, A::Error> {
+                while items.next_element::<Nested>()?.is_some() {}
+                Ok(Nested)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut entries: A,
+            ) -> Result<Nested, A::Error> {
+                while entries
+                    .next_entry::<serde::de::IgnoredAny, Nested>()?
+                    .is_some()
+                {}
+                Ok(Nested)
+            }
+        }
+
+        value.deserialize_any(Visit)
+    }
+}
+
+/// The deepest an object may nest: serde_json's recursion limit, which refuses the 128th
+/// level of arrays and objects.
+const MAX_DEPTH: usize = 127;
 
 impl Serialize for RawObject {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -330,16 +410,13 @@ impl Object {
     /// which is kept.
     fn check(&self) -> Result<(), ReviewError> {
         let invalid = |message: String| ReviewError::Json(serde::de::Error::custom(message));
-        if let Body::Json { json, .. } = &self.body
-            && nesting_depth(json.get()) > MAX_DEPTH
-        {
-            return Err(invalid(format!(
-                "object: nested deeper than {MAX_DEPTH} levels"
-            )));
-        }
-        let metadata = self
-            .read_metadata()
-            .map_err(|e| invalid(format!("object.metadata: {e}")))?;
+        let metadata = self.read_metadata().map_err(|e| {
+            let message = e.to_string();
+            match message.strip_prefix("recursion limit exceeded") {
+                Some(at) => invalid(format!("object: nested deeper than {MAX_DEPTH} levels{at}")),
+                None => invalid(format!("object.metadata: {message}")),
+            }
+        })?;
         let _ = self.metadata.set(metadata);
         Ok(())
     }
@@ -655,16 +732,69 @@ mod tests {
                 .contains("invalid type: integer `7`, expected a string")
         );
     }
-}
 
-#[cfg(test)]
-mod depth_tests {
-    use super::nesting_depth;
-
+    /// An object may nest as deep as serde_json will build a tree of (127 levels), checked on
+    /// receipt in the same pass that reads the metadata; deeper is refused with where it is.
     #[test]
-    fn counts_nesting_outside_strings() {
-        assert_eq!(nesting_depth(r#"{"a": [1, {"b": []}]}"#), 4);
-        assert_eq!(nesting_depth(r#"{"a": "[[[[{{{{\"]]]"}"#), 1);
-        assert_eq!(nesting_depth("{}"), 1);
+    fn objects_are_held_to_serde_jsons_depth_on_receipt() {
+        let nested = |levels: usize| {
+            // The object itself and `spec` are two levels; the rest are arrays.
+            let arrays = levels - 2;
+            let text = format!(
+                r#"{{"uid":"u","kind":{{"group":"","version":"v1","kind":"Pod"}},"resource":{{"group":"","version":"v1","resource":"pods"}},"operation":"CREATE","userInfo":{{}},"object":{{"metadata":{{"name":"p"}},"spec":{{"x":{}"[{{\"]"{}}}}}}}"#,
+                "[".repeat(arrays),
+                "]".repeat(arrays)
+            );
+            format!(
+                r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{text}}}"#
+            )
+        };
+        let deepest = Review::from_slice(nested(MAX_DEPTH).as_bytes()).unwrap();
+        assert_eq!(
+            deepest
+                .request
+                .object_meta()
+                .and_then(|m| m.name.as_deref()),
+            Some("p")
+        );
+        assert!(
+            deepest.request.object().is_some(),
+            "the deepest object accepted builds as a tree"
+        );
+        let error = Review::from_slice(nested(MAX_DEPTH + 1).as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("object: nested deeper than 127 levels at line 1 column "),
+            "{error}"
+        );
+    }
+
+    /// The pass that reads the metadata says what is wrong with it, as the derived reader it
+    /// replaced did, and the fields it only visits are never an error.
+    #[test]
+    fn metadata_errors_name_the_metadata() {
+        let error = |object: &str| {
+            let text = format!(
+                r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u","kind":{{"group":"","version":"v1","kind":"Pod"}},"resource":{{"group":"","version":"v1","resource":"pods"}},"operation":"CREATE","userInfo":{{}},"object":{object}}}}}"#
+            );
+            Review::from_slice(text.as_bytes())
+                .map(drop)
+                .map_err(|e| e.to_string())
+        };
+        let labels = error(r#"{"metadata":{"labels":[1]}}"#).unwrap_err();
+        assert!(
+            labels.contains("object.metadata: invalid type: sequence, expected a map"),
+            "{labels}"
+        );
+        let twice = error(r#"{"metadata":{},"spec":{},"metadata":{}}"#).unwrap_err();
+        assert!(
+            twice.contains("object.metadata: duplicate field `metadata`"),
+            "{twice}"
+        );
+        assert_eq!(
+            error(r#"{"spec":{"a":[1,-2,3.5e9,true,null,"\u00e9\"",{"":{}}]},"metadata":null}"#),
+            Ok(())
+        );
     }
 }

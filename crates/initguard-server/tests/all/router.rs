@@ -327,7 +327,7 @@ async fn bad_requests_get_specific_errors_and_the_server_keeps_serving() {
             "nested too deep inside the object",
             post("/validate", deep_object),
             StatusCode::BAD_REQUEST,
-            "object: nested deeper than 128 levels",
+            "object: nested deeper than 127 levels at line 1 column",
         ),
         (
             "unknown operation",
