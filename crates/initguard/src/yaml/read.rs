@@ -622,9 +622,10 @@ fn tab_after_colon(text: &str, error: &ScanError) -> Option<String> {
 const TAB_REPAIR_BUDGET: usize = 64 << 20;
 
 /// How deeply collections may nest once aliases are expanded: serde_json's own limit for JSON
-/// input, so that a document is refused alike in either syntax, and no hostile nesting can
-/// exhaust a thread's stack while decoding (or later dropping) the value.
-const MAX_DEPTH: usize = 128;
+/// input (it refuses the 128th level), so that a document is refused alike in either syntax and
+/// by the webhook, and no hostile nesting can exhaust a thread's stack while decoding (or later
+/// dropping) the value.
+const MAX_DEPTH: usize = 127;
 
 /// The long form of a tag, as goyaml.v2 compares them (`tag:yaml.org,2002:int`, `!local`).
 fn long_tag(handle: &str, suffix: &str) -> String {

@@ -148,8 +148,16 @@ fn tabs_and_syntax_errors_name_their_line() {
 /// can exhaust a thread's stack; the limit is reported with its line.
 #[test]
 fn nesting_is_bounded() {
-    let deep = format!("kind: Pod\nx: {}{}\n", "[".repeat(127), "]".repeat(127));
-    assert!(read_stream(&deep)[0].is_ok());
+    // The document's map and 126 sequences: as deep as serde_json reads JSON, and the webhook
+    // an object; one more is refused by both.
+    let deepest = format!("kind: Pod\nx: {}{}\n", "[".repeat(126), "]".repeat(126));
+    assert!(read_stream(&deepest)[0].is_ok());
+    let json = format!(r#"{{"x": {}{}}}"#, "[".repeat(126), "]".repeat(126));
+    assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok());
+    let deeper = format!("kind: Pod\nx: {}{}\n", "[".repeat(127), "]".repeat(127));
+    assert!(read_error(&deeper).contains("nest deeper than 127 levels"));
+    let json = format!(r#"{{"x": {}{}}}"#, "[".repeat(127), "]".repeat(127));
+    assert!(serde_json::from_str::<serde_json::Value>(&json).is_err());
     // saphyr bounds flow nesting itself; block nesting is bounded by the decoder.
     let flow = format!(
         "kind: Pod\nx: {}{}\n",
@@ -160,7 +168,7 @@ fn nesting_is_bounded() {
     let block = format!("kind: Pod\nx:\n{}y\n", "- ".repeat(5_000));
     assert!(
         read_error(&block)
-            .contains("line 3: invalid YAML: collections nest deeper than 128 levels")
+            .contains("line 3: invalid YAML: collections nest deeper than 127 levels")
     );
     let mut chain = String::from("a0: &a0 [x]\n");
     for level in 1..300 {
