@@ -153,11 +153,11 @@ fn nesting_is_bounded() {
     let deepest = format!("kind: Pod\nx: {}{}\n", "[".repeat(126), "]".repeat(126));
     assert!(read_stream(&deepest)[0].is_ok());
     let json = format!(r#"{{"x": {}{}}}"#, "[".repeat(126), "]".repeat(126));
-    assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok());
+    assert!(serde_json::from_str::<Value>(&json).is_ok());
     let deeper = format!("kind: Pod\nx: {}{}\n", "[".repeat(127), "]".repeat(127));
     assert!(read_error(&deeper).contains("nest deeper than 127 levels"));
     let json = format!(r#"{{"x": {}{}}}"#, "[".repeat(127), "]".repeat(127));
-    assert!(serde_json::from_str::<serde_json::Value>(&json).is_err());
+    assert!(serde_json::from_str::<Value>(&json).is_err());
     // saphyr bounds flow nesting itself; block nesting is bounded by the decoder.
     let flow = format!(
         "kind: Pod\nx: {}{}\n",
