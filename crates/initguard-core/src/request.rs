@@ -220,56 +220,49 @@ impl<'de> Deserialize<'de> for MetadataAndTheRest {
 
 /// Any JSON value, visited only so that serde_json counts the arrays and objects it holds
 /// against its recursion limit.
+#[derive(Clone, Copy)]
 struct Nested;
 
 impl<'de> Deserialize<'de> for Nested {
     fn deserialize<D: serde::Deserializer<'de>>(value: D) -> Result<Self, D::Error> {
-        struct Visit;
+        value.deserialize_any(Nested)
+    }
+}
 
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Nested;
+impl<'de> serde::de::Visitor<'de> for Nested {
+    type Value = Self;
 
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("any JSON value")
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Nested, E> {
-                Ok(Nested)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Nested, E> {
-                Ok(Nested)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Nested, E> {
-                Ok(Nested)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Nested, E> {
-                Ok(Nested)
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Nested, E> {
-                Ok(Nested)
-            }
-            fn visit_unit<E>(self) -> Result<Nested, E> {
-                Ok(Nested)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut items: A,
-            ) -> Result<Nested, A::Error> {
-                while items.next_element::<Nested>()?.is_some() {}
-                Ok(Nested)
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut entries: A,
-            ) -> Result<Nested, A::Error> {
-                while entries
-                    .next_entry::<serde::de::IgnoredAny, Nested>()?
-                    .is_some()
-                {}
-                Ok(Nested)
-            }
-        }
-
-        value.deserialize_any(Visit)
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<Self, A::Error> {
+        while items.next_element::<Self>()?.is_some() {}
+        Ok(self)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut entries: A) -> Result<Self, A::Error> {
+        while entries
+            .next_entry::<serde::de::IgnoredAny, Self>()?
+            .is_some()
+        {}
+        Ok(self)
     }
 }
 
@@ -757,8 +750,10 @@ mod tests {
                 .and_then(|m| m.name.as_deref()),
             Some("p")
         );
+        // `object()` builds the tree, and gives `null` if serde_json refuses the text: at 128
+        // levels, which the byte scan this replaced let through, it did.
         assert!(
-            deepest.request.object().is_some(),
+            deepest.request.object().unwrap()["spec"]["x"].is_array(),
             "the deepest object accepted builds as a tree"
         );
         let error = Review::from_slice(nested(MAX_DEPTH + 1).as_bytes())
