@@ -37,7 +37,7 @@ const BUILTINS: &str = "  - {name: init-container-validity, builtin: init-contai
 const ONE_WASM: &str = "  - {name: allowed-registries, module: '{components}/allowed_registries.wasm', settings: {registries: [registry.example.com, docker.io]}}\n";
 const TWO_WASM: &str = "  - {name: require-image-digest, module: '{components}/require_image_digest.wasm', mode: warn}\n";
 
-fn scenarios() -> [Scenario; 4] {
+fn scenarios() -> [Scenario; 5] {
     [
         Scenario {
             key: "floor",
@@ -48,6 +48,12 @@ fn scenarios() -> [Scenario; 4] {
             key: "a",
             name: "(a) built-ins (embedded default config)",
             config: None,
+        },
+        // What a WASM policy itself costs under load is (b) less this: the same built-ins.
+        Scenario {
+            key: "b0",
+            name: "(b0) the built-ins of (b) alone",
+            config: Some(format!("policies:\n{BUILTINS}")),
         },
         Scenario {
             key: "b",
