@@ -294,6 +294,7 @@ fn main() {
             .as_ref()
             .is_none_or(|keys| keys.iter().any(|key| key == scenario.key))
     });
+    let mut results: Vec<(&'static str, usize, Step)> = Vec::new();
     for scenario in selected {
         let address: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let mut server = start_server(&dir, &components, &scenario, address);
@@ -319,6 +320,7 @@ fn main() {
                     step.errors,
                     step.cpu_per_review.as_secs_f64() * 1e6,
                 );
+                results.push((scenario.key, concurrency, step));
             }
         });
         let _ = Command::new("kill")
@@ -327,4 +329,40 @@ fn main() {
         let _ = server.wait();
     }
     let _ = std::fs::remove_dir_all(dir);
+    print_ratios(&results);
+}
+
+/// Each step's rate and p99 against the same concurrency's floor and (b0), the built-ins the
+/// WASM policies run beside: the ratios BENCHMARKS.md compares, all from this one run.
+fn print_ratios(results: &[(&'static str, usize, Step)]) {
+    let find = |key: &str, concurrency: usize| {
+        results
+            .iter()
+            .find(|(k, c, _)| *k == key && *c == concurrency)
+            .map(|(_, _, step)| step)
+    };
+    let rate = |step: &Step| step.reviews as f64 / step.seconds;
+    let mut header = false;
+    for (key, concurrency, step) in results {
+        let bases: &[&str] = match *key {
+            "floor" => &[],
+            "b" | "c" => &["floor", "b0"],
+            _ => &["floor"],
+        };
+        for &base_key in bases {
+            let Some(base) = find(base_key, *concurrency) else {
+                continue;
+            };
+            if !header {
+                println!("\n| step | against | concurrency | reviews/s ratio | p99 ratio |");
+                println!("|---|---|---|---|---|");
+                header = true;
+            }
+            println!(
+                "| {key} | {base_key} | {concurrency} | {:.2}× | {:.2}× |",
+                rate(step) / rate(base),
+                step.p99.as_secs_f64() / base.p99.as_secs_f64(),
+            );
+        }
+    }
 }
