@@ -31,6 +31,9 @@ struct Scenario {
     /// Config text; `None` for the embedded default. `{components}` stands for the folder of
     /// the built policy components.
     config: Option<String>,
+    /// The keys of the steps this one's rate and p99 are compared with, at the same
+    /// concurrency, when the run measured them.
+    against: &'static [&'static str],
 }
 
 const BUILTINS: &str = "  - {name: init-container-validity, builtin: init-container-validity}\n  - {name: init-container-hygiene, builtin: init-container-hygiene, mode: warn}\n";
@@ -43,27 +46,32 @@ fn scenarios() -> [Scenario; 5] {
             key: "floor",
             name: "no-op floor (no policies: parse, allow)",
             config: Some("policies: []\n".to_owned()),
+            against: &[],
         },
         Scenario {
             key: "a",
             name: "(a) built-ins (embedded default config)",
             config: None,
+            against: &["floor"],
         },
         // What a WASM policy itself costs under load is (b) less this: the same built-ins.
         Scenario {
             key: "b0",
             name: "(b0) the built-ins of (b) alone",
             config: Some(format!("policies:\n{BUILTINS}")),
+            against: &["floor"],
         },
         Scenario {
             key: "b",
             name: "(b) built-ins + 1 WASM policy",
             config: Some(format!("policies:\n{BUILTINS}{ONE_WASM}")),
+            against: &["floor", "b0"],
         },
         Scenario {
             key: "c",
             name: "(c) built-ins + 2 WASM policies",
             config: Some(format!("policies:\n{BUILTINS}{ONE_WASM}{TWO_WASM}")),
+            against: &["floor", "b0"],
         },
     ]
 }
@@ -75,6 +83,20 @@ struct Step {
     p50: Duration,
     p99: Duration,
     cpu_per_review: Duration,
+}
+
+impl Step {
+    fn rate(&self) -> f64 {
+        self.reviews as f64 / self.seconds
+    }
+}
+
+/// One step of a run, kept for the ratios printed at its end.
+struct Measured {
+    key: &'static str,
+    against: &'static [&'static str],
+    concurrency: usize,
+    step: Step,
 }
 
 fn free_port() -> u16 {
@@ -294,7 +316,7 @@ fn main() {
             .as_ref()
             .is_none_or(|keys| keys.iter().any(|key| key == scenario.key))
     });
-    let mut results: Vec<(&'static str, usize, Step)> = Vec::new();
+    let mut results: Vec<Measured> = Vec::new();
     for scenario in selected {
         let address: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let mut server = start_server(&dir, &components, &scenario, address);
@@ -314,13 +336,18 @@ fn main() {
                 println!(
                     "| {} | {concurrency} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.1} µs |",
                     scenario.name,
-                    step.reviews as f64 / step.seconds,
+                    step.rate(),
                     step.p50.as_secs_f64() * 1e3,
                     step.p99.as_secs_f64() * 1e3,
                     step.errors,
                     step.cpu_per_review.as_secs_f64() * 1e6,
                 );
-                results.push((scenario.key, concurrency, step));
+                results.push(Measured {
+                    key: scenario.key,
+                    against: scenario.against,
+                    concurrency,
+                    step,
+                });
             }
         });
         let _ = Command::new("kill")
@@ -332,37 +359,29 @@ fn main() {
     print_ratios(&results);
 }
 
-/// Each step's rate and p99 against the same concurrency's floor and (b0), the built-ins the
-/// WASM policies run beside: the ratios BENCHMARKS.md compares, all from this one run.
-fn print_ratios(results: &[(&'static str, usize, Step)]) {
-    let find = |key: &str, concurrency: usize| {
-        results
-            .iter()
-            .find(|(k, c, _)| *k == key && *c == concurrency)
-            .map(|(_, _, step)| step)
-    };
-    let rate = |step: &Step| step.reviews as f64 / step.seconds;
-    let mut header = false;
-    for (key, concurrency, step) in results {
-        let bases: &[&str] = match *key {
-            "floor" => &[],
-            "b" | "c" => &["floor", "b0"],
-            _ => &["floor"],
-        };
-        for &base_key in bases {
-            let Some(base) = find(base_key, *concurrency) else {
-                continue;
-            };
-            if !header {
-                println!("\n| step | against | concurrency | reviews/s ratio | p99 ratio |");
-                println!("|---|---|---|---|---|");
-                header = true;
-            }
-            println!(
-                "| {key} | {base_key} | {concurrency} | {:.2}× | {:.2}× |",
-                rate(step) / rate(base),
-                step.p99.as_secs_f64() / base.p99.as_secs_f64(),
-            );
-        }
+/// Each step's rate and p99 against the steps its scenario names, at the same concurrency:
+/// the ratios BENCHMARKS.md compares, all from this one run.
+fn print_ratios(results: &[Measured]) {
+    let rows: Vec<String> = results
+        .iter()
+        .flat_map(|measured| {
+            measured.against.iter().filter_map(move |&base_key| {
+                let base = results
+                    .iter()
+                    .find(|m| m.key == base_key && m.concurrency == measured.concurrency)?;
+                Some(format!(
+                    "| {} | {base_key} | {} | {:.2}× | {:.2}× |",
+                    measured.key,
+                    measured.concurrency,
+                    measured.step.rate() / base.step.rate(),
+                    measured.step.p99.as_secs_f64() / base.step.p99.as_secs_f64(),
+                ))
+            })
+        })
+        .collect();
+    if !rows.is_empty() {
+        println!("\n| step | against | concurrency | reviews/s ratio | p99 ratio |");
+        println!("|---|---|---|---|---|");
+        println!("{}", rows.join("\n"));
     }
 }
